@@ -1,0 +1,1 @@
+"""The write side's entry points: command models, their handlers, and the bus that runs them."""

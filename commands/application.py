@@ -1,0 +1,43 @@
+"""The write-side application: the event store that holds every aggregate's stream."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Sequence
+from uuid import UUID
+
+from eventsourcing.application import Application, project_aggregate
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import JSONTranscoder
+
+import domain  # noqa: F401  (registers every event topic before anything is read)
+from commands.config import EventStoreConfig
+from commands.eventstore import PersonalDataAsDict
+
+
+class TrafiApplication(Application[UUID]):
+    name = "trafi"  # pinned: the events table is "trafi_events"; renaming the class must not move it
+
+    def __init__(self, config: EventStoreConfig | None = None, env: dict | None = None):
+        self.config = config or EventStoreConfig.from_env()
+        super().__init__(env={**self.config.eventsourcing_env(), **(env or {})})
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(PersonalDataAsDict())
+
+    def load_many(self, ids: Sequence[UUID]) -> tuple[dict[UUID, Aggregate], dict[UUID, int]]:
+        """Reconstruct several aggregates from one query.
+
+        Returns the aggregates found and, for each, the notification id of its
+        last event (what a replayed idempotent command reports as its position).
+        """
+        if not ids:
+            return {}, {}
+        streams: dict[UUID, list] = defaultdict(list)
+        last_position: dict[UUID, int] = {}
+        for stored, position in self.recorder.select_events_of(list(dict.fromkeys(ids))):
+            streams[stored.originator_id].append(self.mapper.to_domain_event(stored))
+            last_position[stored.originator_id] = position
+        aggregates = {agg_id: project_aggregate(None, events) for agg_id, events in streams.items()}
+        return aggregates, last_position

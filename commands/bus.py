@@ -1,0 +1,127 @@
+"""The command bus: one entry point that runs a handler in a unit of work.
+
+For every command it
+  1. prefetches the aggregates the command names (one query),
+  2. replays the first result if the idempotency key was seen before,
+  3. runs the handler, which calls aggregate methods (business rules live there),
+  4. saves everything — including the idempotency record — in one transaction,
+  5. on a version conflict, starts again from 1 against fresh state, a bounded
+     number of times with jittered backoff, then gives up with `Conflict`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from eventsourcing.persistence import IntegrityError, OperationalError
+
+from commands.application import TrafiApplication
+from commands.base import Command
+from commands.context import StoreContext
+from commands.handlers import HANDLERS
+from commands.unit_of_work import UnitOfWork
+from domain import ids
+from domain.errors import Conflict, DomainError
+from domain.idempotency import IdempotencyRecord
+
+log = logging.getLogger("trafi.commands")
+
+
+class IdempotencyKeyReused(DomainError):
+    code = "idempotency.key_reused"
+
+    def __init__(self) -> None:
+        super().__init__("this Idempotency-Key was already used with a different request", field="Idempotency-Key")
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    position: int | None  # notification id of the command's last event (read-your-writes)
+    data: dict = field(default_factory=dict)
+    replayed: bool = False  # True when an idempotency key returned a stored result
+
+
+@dataclass
+class BusStats:
+    commands: int = 0
+    retries: int = 0
+    conflicts: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **counts: int) -> None:
+        with self.lock:
+            for name, value in counts.items():
+                setattr(self, name, getattr(self, name) + value)
+
+
+def fingerprint(command: Command) -> str:
+    body = f"{type(command).__name__}:{command.model_dump_json()}"
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+class CommandBus:
+    def __init__(
+        self,
+        app: TrafiApplication,
+        *,
+        handlers: dict[type[Command], Callable] | None = None,
+        max_attempts: int = 30,
+        backoff_s: float = 0.002,
+        max_backoff_s: float = 0.1,
+    ):
+        self.app = app
+        self.handlers = HANDLERS if handlers is None else handlers
+        self.max_attempts = max_attempts
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.stats = BusStats()
+
+    def execute(self, command: Command, ctx: StoreContext, *, idempotency_key: str | None = None) -> CommandResult:
+        handler = self.handlers[type(command)]
+        record_id = ids.idempotency_id(ctx.store_id, idempotency_key) if idempotency_key else None
+        self.stats.add(commands=1)
+        for attempt in range(1, self.max_attempts + 1):
+            uow = UnitOfWork(self.app, ctx)
+            uow.load([*command.aggregate_ids(ctx), *([record_id] if record_id else [])])
+            if record_id:
+                replay = self._replay(uow, record_id, command)
+                if replay:
+                    return replay
+            data = handler(command, uow) or {}
+            if record_id:
+                uow.add(IdempotencyRecord(
+                    id=record_id, store_id=ctx.store_id, key=idempotency_key,
+                    fingerprint=fingerprint(command), result=data,
+                ))
+            try:
+                position = uow.commit()
+            except (IntegrityError, OperationalError) as error:
+                # IntegrityError: someone saved a newer version first. OperationalError:
+                # SQLite's "database is locked" under write contention. Both: try again.
+                self.stats.add(retries=1)
+                log.debug("retrying %s after %s (attempt %d)", type(command).__name__, error, attempt)
+                delay = min(self.max_backoff_s, self.backoff_s * 2 ** min(attempt, 10))
+                time.sleep(random.uniform(0, delay))
+                continue
+            return CommandResult(position=position, data=data)
+        self.stats.add(conflicts=1)
+        raise Conflict(
+            f"{type(command).__name__} kept conflicting with concurrent changes after "
+            f"{self.max_attempts} attempts; retry the request",
+            code="command.conflict",
+        )
+
+    @staticmethod
+    def _replay(uow: UnitOfWork, record_id, command: Command) -> CommandResult | None:
+        record = uow.find(IdempotencyRecord, record_id)
+        if record is None:
+            return None
+        if record.fingerprint != fingerprint(command):
+            raise IdempotencyKeyReused()
+        return CommandResult(position=uow.positions.get(record_id), data=record.result, replayed=True)

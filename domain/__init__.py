@@ -1,0 +1,17 @@
+"""The commerce domain: aggregates, events, value objects and pure policies. No I/O.
+
+Importing this package imports every aggregate, which registers every event
+topic: a process that only reads history can then resolve all of them.
+"""
+
+from domain.cart import Cart
+from domain.customer import Customer
+from domain.idempotency import IdempotencyRecord
+from domain.order import Order
+from domain.product import Product
+from domain.stock import StockItem
+from domain.store import Store
+
+AGGREGATES = (Store, Product, StockItem, Customer, Cart, Order, IdempotencyRecord)
+
+__all__ = ["AGGREGATES", "Cart", "Customer", "IdempotencyRecord", "Order", "Product", "StockItem", "Store"]

@@ -1,0 +1,70 @@
+"""Small, explicit builders for test data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from uuid import UUID, uuid4
+
+from commands.bus import CommandBus
+from commands.cart import AddToCart, ChooseShippingMethod, CreateCart, IdentifyBuyer, SetShippingAddress
+from commands.catalog import AddVariant, ChangeProductStatus, CreateProduct
+from commands.context import StoreContext
+from commands.stock import ReceiveStock
+from commands.store import OpenStore, SetShippingZones
+from domain import ids
+
+ADDRESS_DE = {"country": "DE", "name": "Erika Mustermann", "line1": "Heidestraße 17", "city": "Köln", "postal_code": "51147"}
+
+ZONES = [
+    {
+        "id": "eu-core", "name": "Germany and neighbours", "countries": ["DE", "AT", "NL", "BE", "FR"],
+        "rates": [
+            {"id": "standard", "name": "Standard", "kind": "free_over", "amount": 490, "free_over": 5000},
+            {"id": "express", "name": "Express", "kind": "flat", "amount": 1290},
+        ],
+    },
+    {
+        "id": "eu-rest", "name": "Rest of the EU", "countries": ["IT", "ES", "PT", "PL", "SE", "FI", "IE", "HU"],
+        "rates": [
+            {"id": "parcel", "name": "Parcel by weight", "kind": "weight",
+             "brackets": [{"up_to_grams": 2000, "amount": 990}, {"up_to_grams": 30000, "amount": 1990}]},
+        ],
+    },
+]
+
+
+@dataclass
+class Shop:
+    ctx: StoreContext
+    products: dict[str, UUID] = field(default_factory=dict)  # sku → product id
+
+
+def seed_small_store(bus: CommandBus, slug: str | None = None, *, stock: int = 100) -> Shop:
+    slug = slug or f"shop-{uuid4().hex[:8]}"
+    ctx = StoreContext(store_id=ids.store_id(slug), actor="test")
+    bus.execute(OpenStore(slug=slug, name="Test Shop", currency="EUR", prices_include_tax=True, origin_country="DE"), ctx)
+    bus.execute(SetShippingZones(zones=ZONES), ctx)
+    shop = Shop(ctx)
+    for handle, sku, price, cost, tax_class in [
+        ("mug", "MUG-1", 1500, 600, "standard"),
+        ("book", "BOOK-1", 2400, 1400, "reduced"),
+        ("tee", "TEE-M", 2900, 900, "standard"),
+    ]:
+        product_id = UUID(bus.execute(CreateProduct(handle=handle, title=handle.title()), ctx).data["product_id"])
+        bus.execute(AddVariant(product_id=product_id, sku=sku, price=price, unit_cost=cost, weight_grams=400, tax_class=tax_class), ctx)
+        bus.execute(ChangeProductStatus(product_id=product_id, status="active"), ctx)
+        if stock:
+            bus.execute(ReceiveStock(sku=sku, quantity=stock), ctx)
+        shop.products[sku] = product_id
+    return shop
+
+
+def ready_cart(bus: CommandBus, shop: Shop, lines: dict[str, int], *, email: str = "buyer@example.com") -> UUID:
+    """A cart with lines, a buyer, a German address and standard shipping: ready to check out."""
+    cart_id = UUID(bus.execute(CreateCart(currency="EUR"), shop.ctx).data["cart_id"])
+    for sku, qty in lines.items():
+        bus.execute(AddToCart(cart_id=cart_id, product_id=shop.products[sku], sku=sku, quantity=qty), shop.ctx)
+    bus.execute(IdentifyBuyer(cart_id=cart_id, email=email), shop.ctx)
+    bus.execute(SetShippingAddress(cart_id=cart_id, address=ADDRESS_DE), shop.ctx)
+    bus.execute(ChooseShippingMethod(cart_id=cart_id, rate_id="standard"), shop.ctx)
+    return cart_id
