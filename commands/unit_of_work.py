@@ -54,6 +54,9 @@ class UnitOfWork:
         return self._aggregates[agg_id] is not None
 
     def add(self, aggregate: Aggregate) -> None:
+        # Re-insert so that what is added last is saved last (an idempotency
+        # record's position must be the command's last position).
+        self._aggregates.pop(aggregate.id, None)
         self._aggregates[aggregate.id] = aggregate
 
     def commit(self) -> int | None:
