@@ -122,6 +122,8 @@ class Order(Aggregate):
         self.status = "cancelled"
 
     def refund(self, amount: int, reason: str) -> None:
+        if not can_transition(self.status, "refunded"):  # nothing was paid, or all of it is back
+            raise InvalidTransition("order", self.status, "refunded")
         refundable = self.paid_amount - self.refunded_amount
         if not isinstance(amount, int) or amount <= 0 or amount > refundable:
             raise InvalidValue("amount", f"refund must be between 1 and {refundable}", code="order.invalid_refund")

@@ -59,7 +59,7 @@ def store_kind(request):
 @pytest.fixture
 def app(store_kind, tmp_path, request):
     pg_name = create_pg_database() if store_kind == "postgres" else None
-    application = TrafiApplication(make_config(store_kind, tmp_path, pg_name, pool_size=60))
+    application = TrafiApplication(make_config(store_kind, tmp_path, pg_name, pool_size=20))
     yield application
     application.close()
     if pg_name:
