@@ -35,3 +35,11 @@ def test_every_aggregate_and_event_has_an_explicit_versioned_topic():
             topics.append(topic)
     assert len(topics) == len(set(topics))
     assert len(topics) >= 35
+
+
+def test_event_catalogue_lists_every_topic():
+    from pathlib import Path
+
+    catalogue = (Path(__file__).parents[2] / "docs" / "events.md").read_text()
+    missing = [cls.TOPIC for a in AGGREGATES for cls in event_classes(a) if f"`{cls.TOPIC}`" not in catalogue]
+    assert missing == []

@@ -1,0 +1,1 @@
+"""The profit autopilot: instrumentation, warehouse, diagnosis, flags, statistics, deciders."""

@@ -1,0 +1,1 @@
+"""Projection framework, built-in read models and relays."""

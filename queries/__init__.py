@@ -1,0 +1,1 @@
+"""Query models and services over read models (the read side)."""
