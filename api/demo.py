@@ -66,6 +66,10 @@ class DemoStore:
     units_in_stock: int = 0
 
 
+def _handle(name: str) -> str:
+    return name.lower().replace(" ", "-").replace("'", "")
+
+
 def demo_context() -> StoreContext:
     return StoreContext(store_id=ids.store_id(DEMO_SLUG), actor="demo")
 
@@ -81,7 +85,7 @@ def seed_demo_store(bus: CommandBus, rng: random.Random) -> DemoStore:
     bus.execute(SetShippingZones(zones=SHIPPING_ZONES), ctx)
     for category, tax_class, names, (low, high), (min_margin, max_margin) in CATALOGUE:
         for name in names:
-            handle = name.lower().replace(" ", "-").replace("'", "")
+            handle = _handle(name)
             product_id = UUID(bus.execute(CreateProduct(handle=handle, title=name, categories=[category],
                                                         description=f"{name} — from the Trafi demo roastery."), ctx).data["product_id"])
             price = rng.randrange(low, high, 10) - 10 + 9  # ends in 9: 12.49, 8.99 …
@@ -101,8 +105,7 @@ def seed_demo_store(bus: CommandBus, rng: random.Random) -> DemoStore:
 def _existing(bus: CommandBus, demo: DemoStore) -> DemoStore:
     for category, _, names, _, _ in CATALOGUE:
         for name in names:
-            handle = name.lower().replace(" ", "-").replace("'", "")
-            product_id = ids.product_id(demo.ctx.store_id, handle)
+            product_id = ids.product_id(demo.ctx.store_id, _handle(name))
             product = bus.app.load_many([product_id])[0][product_id]
             for sku in product.variants:
                 demo.variants.append((product_id, sku))
