@@ -7,6 +7,9 @@ For every command it
   4. saves everything — including the idempotency record — in one transaction,
   5. on a version conflict, starts again from 1 against fresh state, a bounded
      number of times with jittered backoff, then gives up with `Conflict`.
+     A retry waits in a lane: commands of this process retrying on the same
+     aggregates take turns instead of storming a hot one (a popular SKU's
+     stock item), so contention costs a queue, not a cascade of failures.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import logging
 import random
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -60,6 +64,24 @@ class BusStats:
                 setattr(self, name, getattr(self, name) + value)
 
 
+class ContentionLanes:
+    """Striped in-process locks keyed by aggregate id; taken in sorted order, so never deadlocking."""
+
+    def __init__(self, stripes: int = 256):
+        self._locks = [threading.Lock() for _ in range(stripes)]
+
+    @contextmanager
+    def hold(self, aggregate_ids):
+        stripes = sorted({hash(agg_id) % len(self._locks) for agg_id in aggregate_ids})
+        for stripe in stripes:
+            self._locks[stripe].acquire()
+        try:
+            yield
+        finally:
+            for stripe in reversed(stripes):
+                self._locks[stripe].release()
+
+
 def fingerprint(command: Command) -> str:
     body = f"{type(command).__name__}:{command.model_dump_json()}"
     return hashlib.sha256(body.encode()).hexdigest()
@@ -81,41 +103,50 @@ class CommandBus:
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
         self.stats = BusStats()
+        self.lanes = ContentionLanes()
 
     def execute(self, command: Command, ctx: StoreContext, *, idempotency_key: str | None = None) -> CommandResult:
         handler = self.handlers[type(command)]
         record_id = ids.idempotency_id(ctx.store_id, idempotency_key) if idempotency_key else None
         self.stats.add(commands=1)
+        contended: set = set()  # aggregates this command lost a race on
         for attempt in range(1, self.max_attempts + 1):
-            uow = UnitOfWork(self.app, ctx)
-            uow.load([*command.aggregate_ids(ctx), *([record_id] if record_id else [])])
-            if record_id:
-                replay = self._replay(uow, record_id, command)
-                if replay:
-                    return replay
-            data = handler(command, uow) or {}
-            if record_id:
-                uow.add(IdempotencyRecord(
-                    id=record_id, store_id=ctx.store_id, key=idempotency_key,
-                    fingerprint=fingerprint(command), result=data,
-                ))
-            try:
-                position = uow.commit()
-            except (IntegrityError, OperationalError) as error:
-                # IntegrityError: someone saved a newer version first. OperationalError:
-                # SQLite's "database is locked" under write contention. Both: try again.
-                self.stats.add(retries=1)
-                log.debug("retrying %s after %s (attempt %d)", type(command).__name__, error, attempt)
-                delay = min(self.max_backoff_s, self.backoff_s * 2 ** min(attempt, 10))
-                time.sleep(random.uniform(0, delay))
-                continue
-            return CommandResult(position=position, data=data)
+            with self.lanes.hold(contended):
+                result, lost_on = self._attempt(command, ctx, handler, idempotency_key, record_id)
+            if result is not None:
+                return result
+            contended |= lost_on
+            self.stats.add(retries=1)
+            delay = min(self.max_backoff_s, self.backoff_s * 2 ** min(attempt, 10))
+            time.sleep(random.uniform(0, delay))
         self.stats.add(conflicts=1)
         raise Conflict(
             f"{type(command).__name__} kept conflicting with concurrent changes after "
             f"{self.max_attempts} attempts; retry the request",
             code="command.conflict",
         )
+
+    def _attempt(self, command, ctx, handler, idempotency_key, record_id) -> tuple[CommandResult | None, set]:
+        """One try. Returns the result, or None and the ids of the aggregates it lost a race on."""
+        uow = UnitOfWork(self.app, ctx)
+        uow.load([*command.aggregate_ids(ctx), *([record_id] if record_id else [])])
+        if record_id:
+            replay = self._replay(uow, record_id, command)
+            if replay:
+                return replay, set()
+        data = handler(command, uow) or {}
+        if record_id:
+            uow.add(IdempotencyRecord(
+                id=record_id, store_id=ctx.store_id, key=idempotency_key,
+                fingerprint=fingerprint(command), result=data,
+            ))
+        try:
+            return CommandResult(position=uow.commit(), data=data), set()
+        except (IntegrityError, OperationalError) as error:
+            # IntegrityError: someone saved a newer version first. OperationalError:
+            # SQLite's "database is locked" under write contention. Both: try again.
+            log.debug("%s lost a race: %s", type(command).__name__, error)
+            return None, {aggregate.id for aggregate in uow.changed()}
 
     @staticmethod
     def _replay(uow: UnitOfWork, record_id, command: Command) -> CommandResult | None:

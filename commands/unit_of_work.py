@@ -59,13 +59,16 @@ class UnitOfWork:
         self._aggregates.pop(aggregate.id, None)
         self._aggregates[aggregate.id] = aggregate
 
+    def changed(self) -> list[Aggregate]:
+        return [a for a in self._aggregates.values() if a is not None and a.pending_events]
+
     def commit(self) -> int | None:
         """Save every touched aggregate with pending events in one transaction.
 
         Returns the notification id of the last event saved, or None if the
         command changed nothing.
         """
-        changed = [a for a in self._aggregates.values() if a is not None and a.pending_events]
+        changed = self.changed()
         if not changed:
             return None
         recordings = self.app.save(*changed)

@@ -187,3 +187,20 @@ def test_customer_accounts_hash_passwords_and_upgrade_guests(app, bus, shop):
     # Personal data is stored only through the PersonalData transcoding.
     stored = [s.state for s in app.events.recorder.select_events(customer_id)]
     assert all(b'"_type_":"personal_data"' in s or b"email" not in s for s in stored)
+
+
+def test_snapshot_loads_equal_full_replay(app, bus, shop):
+    from commands.application import _replay
+    from commands.stock import ReceiveStock
+
+    for _ in range(230):  # past two snapshot intervals of 100
+        bus.execute(ReceiveStock(sku="BOOK-1", quantity=1), shop.ctx)
+    stock_id = ids.stock_item_id(shop.ctx.store_id, "BOOK-1")
+    rows = app.recorder.select_events_of([stock_id])
+    assert rows[0][0].topic == "eventsourcing.domain:Snapshot" and rows[0][1] is None
+    assert len(rows) == 1 + 232 - 200  # the snapshot at version 200, then the events after it
+
+    from_snapshot = app.load_many([stock_id])[0][stock_id]
+    full = _replay([app.mapper.to_domain_event(s) for s in app.recorder.select_events(stock_id)])
+    assert vars(from_snapshot) == vars(full)
+    assert (full.version, full.on_hand) == (232, 330)
