@@ -69,6 +69,7 @@ class TrafiPostgresApplicationRecorder(PostgresApplicationRecorder):
             set_timeout=set_timeout if self.datastore.lock_timeout else SQL(""),
         ))
         self._call_insert = SQL("SELECT n FROM {0}(%s, %s, %s, %s) AS n").format(function)
+        self._select_many = None
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
@@ -86,10 +87,11 @@ class TrafiPostgresApplicationRecorder(PostgresApplicationRecorder):
             return sorted(row["n"] for row in curs.fetchall())
 
     def select_events_of(self, ids: Sequence[UUID]) -> list[PositionedEvent]:
-        statement = _select_many_sql(self._table, self._snapshots_table(), "= ANY(%s)")
+        if self._select_many is None:  # composed once: the snapshot table is known after construction
+            self._select_many = _select_many_sql(self._table, self._snapshots_table(), "= ANY(%s)")
         params = (list(ids), list(ids)) if self.snapshots_table_name else (list(ids),)
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(statement, params, prepare=True)
+            curs.execute(self._select_many, params, prepare=True)
             return [
                 (StoredEvent(r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"])), r["position"])
                 for r in curs.fetchall()
@@ -107,6 +109,7 @@ class TrafiSQLiteApplicationRecorder(SQLiteApplicationRecorder):
     def select_events_of(self, ids: Sequence[UUID]) -> list[PositionedEvent]:
         in_ids = f"IN ({','.join('?' * len(ids))})"
         statement = _select_many_sql(SQL(self.events_table_name), self._snapshots_table(), in_ids).as_string(None)
+        # (SQLite has no round trip to save; composing per call costs microseconds.)
         hex_ids = [i.hex for i in ids]
         with self.datastore.transaction(commit=False) as c:
             c.execute(statement, hex_ids * 2 if self.snapshots_table_name else hex_ids)
