@@ -143,8 +143,11 @@ class CommandBus:
         try:
             return CommandResult(position=uow.commit(), data=data), set()
         except (IntegrityError, OperationalError) as error:
-            # IntegrityError: someone saved a newer version first. OperationalError:
-            # SQLite's "database is locked" under write contention. Both: try again.
+            # IntegrityError: someone saved a newer version first. "database is locked":
+            # SQLite's writer contention. Both: try again. Any other OperationalError is
+            # an outage (the recorder has already retried it), not a race.
+            if isinstance(error, OperationalError) and "locked" not in str(error):
+                raise
             log.debug("%s lost a race: %s", type(command).__name__, error)
             return None, {aggregate.id for aggregate in uow.changed()}
 
