@@ -1,0 +1,1 @@
+"""Built-in read models, one projection per module."""
