@@ -25,21 +25,21 @@ from domain.pricing.tax import EU_COUNTRIES
 DEMO_SLUG = "trafi-demo"
 NEAR = ["AT", "BE", "NL", "LU", "FR", "DK", "PL", "CZ"]
 
-# (category, tax class, product names, price range in cents, margin range)
+# (category, tax class, product names, price range in cents, gross margin range in basis points)
 CATALOGUE = [
     ("coffee", "reduced", ["Ethiopia Yirgacheffe", "Colombia Huila", "Kenya AA", "Brazil Cerrado", "Guatemala Antigua",
-                           "Sumatra Mandheling", "House Espresso", "Decaf Swiss Water", "Costa Rica Tarrazu"], (890, 2490), (0.35, 0.55)),
+                           "Sumatra Mandheling", "House Espresso", "Decaf Swiss Water", "Costa Rica Tarrazu"], (890, 2490), (3500, 5500)),
     ("tea", "reduced", ["Sencha", "Darjeeling First Flush", "Assam Breakfast", "Earl Grey", "Rooibos Vanilla",
-                        "Jasmine Pearls", "Oolong Milk"], (590, 1990), (0.45, 0.65)),
+                        "Jasmine Pearls", "Oolong Milk"], (590, 1990), (4500, 6500)),
     ("books", "reduced", ["The Coffee Atlas", "Brewing Science", "Roasting at Home", "Tea Ceremony",
-                          "Latte Art Basics", "Origins"], (1490, 3990), (0.25, 0.40)),
+                          "Latte Art Basics", "Origins"], (1490, 3990), (2500, 4000)),
     ("mugs", "standard", ["Stoneware Mug", "Double-Wall Glass", "Enamel Camp Mug", "Espresso Cup Pair",
-                          "Travel Tumbler", "Porcelain Cup", "Cortado Glass"], (990, 3490), (0.50, 0.70)),
+                          "Travel Tumbler", "Porcelain Cup", "Cortado Glass"], (990, 3490), (5000, 7000)),
     ("equipment", "standard", ["Pour-Over Dripper", "Gooseneck Kettle", "Hand Grinder", "French Press",
-                               "Moka Pot", "Cold Brew Jar", "Digital Scale", "Milk Frother", "AeroPress"], (1990, 14990), (0.30, 0.50)),
-    ("apparel", "standard", ["Barista Apron", "Logo Tee", "Beanie", "Hoodie", "Tote Bag", "Socks"], (1490, 5990), (0.55, 0.70)),
+                               "Moka Pot", "Cold Brew Jar", "Digital Scale", "Milk Frother", "AeroPress"], (1990, 14990), (3000, 5000)),
+    ("apparel", "standard", ["Barista Apron", "Logo Tee", "Beanie", "Hoodie", "Tote Bag", "Socks"], (1490, 5990), (5500, 7000)),
     ("accessories", "standard", ["Filter Papers", "Cleaning Tablets", "Tamper", "Knock Box", "Storage Canister",
-                                 "Coasters Set"], (390, 3990), (0.45, 0.65)),
+                                 "Coasters Set"], (390, 3990), (4500, 6500)),
 ]
 
 SHIPPING_ZONES = [
@@ -63,7 +63,6 @@ SHIPPING_ZONES = [
 class DemoStore:
     ctx: StoreContext
     variants: list[tuple[UUID, str]] = field(default_factory=list)  # (product id, sku)
-    units_in_stock: int = 0
 
 
 def _handle(name: str) -> str:
@@ -83,32 +82,27 @@ def seed_demo_store(bus: CommandBus, rng: random.Random) -> DemoStore:
     bus.execute(OpenStore(slug=DEMO_SLUG, name="Trafi Demo Roastery", currency="EUR", prices_include_tax=True,
                           origin_country="DE"), ctx)
     bus.execute(SetShippingZones(zones=SHIPPING_ZONES), ctx)
-    for category, tax_class, names, (low, high), (min_margin, max_margin) in CATALOGUE:
+    for category, tax_class, names, (low, high), margins in CATALOGUE:
         for name in names:
             handle = _handle(name)
             product_id = UUID(bus.execute(CreateProduct(handle=handle, title=name, categories=[category],
                                                         description=f"{name} — from the Trafi demo roastery."), ctx).data["product_id"])
             price = rng.randrange(low, high, 10) - 10 + 9  # ends in 9: 12.49, 8.99 …
-            margin = rng.uniform(min_margin, max_margin)
+            margin_bp = rng.randrange(*margins)
             sku = f"{category[:3].upper()}-{handle[:12].upper().strip('-')}-{len(demo.variants) + 1:03d}"
             bus.execute(AddVariant(product_id=product_id, sku=sku, title="Default", price=price,
-                                   unit_cost=int(price * (1 - margin)), weight_grams=rng.choice([250, 400, 600, 1000, 1800]),
+                                   unit_cost=price * (10_000 - margin_bp) // 10_000, weight_grams=rng.choice([250, 400, 600, 1000, 1800]),
                                    tax_class=tax_class), ctx)
             bus.execute(ChangeProductStatus(product_id=product_id, status="active"), ctx)
-            quantity = rng.randrange(20, 200)
-            bus.execute(ReceiveStock(sku=sku, quantity=quantity, reason="opening stock"), ctx)
+            bus.execute(ReceiveStock(sku=sku, quantity=rng.randrange(20, 200), reason="opening stock"), ctx)
             demo.variants.append((product_id, sku))
-            demo.units_in_stock += quantity
     return demo
 
 
 def _existing(bus: CommandBus, demo: DemoStore) -> DemoStore:
-    for category, _, names, _, _ in CATALOGUE:
-        for name in names:
-            product_id = ids.product_id(demo.ctx.store_id, _handle(name))
-            product = bus.app.load_many([product_id])[0][product_id]
-            for sku in product.variants:
-                demo.variants.append((product_id, sku))
+    product_ids = [ids.product_id(demo.ctx.store_id, _handle(name)) for _, _, names, _, _ in CATALOGUE for name in names]
+    products = bus.app.load_many(product_ids)[0]  # one query for the whole catalogue
+    demo.variants = [(product_id, sku) for product_id in product_ids for sku in products[product_id].variants]
     return demo
 
 

@@ -6,7 +6,7 @@ Both additions are about round trips on the hot path of every command:
   latest snapshot, if it has one, plus the events after it. Checkout needs the
   cart, the store, every product and stock item it touches; hot stock items
   would otherwise be replayed from their first event on every checkout.
-* On PostgreSQL a save is ONE statement, `SELECT trafi_insert_events(…)`, run in
+* On PostgreSQL a save is ONE statement, `SELECT trafi_insert_trafi_events(…)`, run in
   autocommit. The function takes the EXCLUSIVE table lock, queues the NOTIFY
   for listening projection runners and inserts every event with `unnest`. The
   lock is what keeps the notification log gap-free for readers (ids are issued
