@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import random
 import sys
 import time
 
+from api import cli_projections
 from commands.application import TrafiApplication
 from commands.bus import CommandBus
 from commands.config import EventStoreConfig
@@ -53,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--buyers", type=int, default=300)
     demo.add_argument("--seed", type=int, default=7)
     demo.set_defaults(func=cmd_demo)
+    cli_projections.register(sub)
     args = parser.parse_args(argv)
+    logging.basicConfig(level=os.environ.get("TRAFI_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return args.func(args)
 
 

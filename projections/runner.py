@@ -1,27 +1,35 @@
 """Running a projection: read the notification log after its position, apply, commit with the position.
 
 Exactly-once: a batch's rows and the projection's new position are one
-transaction, so a crash anywhere replays the whole batch or none of it.
-A handler that raises halts the projection at that very event: earlier events
-of the batch are applied one by one, the failing one is not, and its error is
-recorded beside the position. After a fix, the next run starts from that event.
+transaction, and that transaction starts by locking the projection's tracking
+row, so a crash anywhere replays the whole batch or none of it, and two
+runners of the same projection never apply the same event twice.
+
+A handler that raises halts the projection at that very event: the batch is
+re-applied one event at a time, the failing event is not applied, and its
+error is recorded beside the position. After a fix, the next run starts from
+that same event — it is never skipped.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Callable
 
 from commands.application import TrafiApplication
 from projections.projection import Projection
-from projections.views import ViewStore, record_position
+from projections.views import ViewStore, claim_position, record_position
 
 log = logging.getLogger("trafi.projections")
+
+# Called after every committed batch with (events applied so far, position, log head).
+Progress = Callable[[int, int, int], None]
 
 
 class ProjectionHalted(Exception):
     def __init__(self, name: str, position: int, error: str):
-        super().__init__(f"projection {name} halted before event {position + 1}: {error}")
+        super().__init__(f"projection {name} halted after position {position}: {error}")
         self.name = name
         self.position = position
         self.error = error
@@ -34,61 +42,85 @@ class CatchUp:
 
 
 class ProjectionRunner:
-    def __init__(self, app: TrafiApplication, views: ViewStore, projection: Projection, *, batch_size: int = 500):
+    def __init__(
+        self,
+        app: TrafiApplication,
+        views: ViewStore,
+        projection: Projection,
+        *,
+        batch_size: int = 500,
+        tracking_name: str | None = None,
+        rename: Callable[[str], str] | None = None,
+    ):
         if not projection.name:
             raise ValueError(f"{type(projection).__name__} needs a pinned name")
         self.app = app
         self.views = views
         self.projection = projection
         self.batch_size = batch_size
-        with views.transaction() as tx:
+        # A rebuild runs the same projection under another tracking row, into renamed tables.
+        self.tracking_name = tracking_name or projection.name
+        self._rename = rename
+        with views.transaction(rename) as tx:
             projection.setup(tx)
 
     @property
     def name(self) -> str:
         return self.projection.name
 
-    def catch_up(self) -> CatchUp:
+    def catch_up(self, progress: Progress | None = None) -> CatchUp:
         """Apply everything recorded so far. Raises ProjectionHalted at a failing event."""
-        position = self.views.position(self.name)
         applied = 0
         while True:
             # Every id up to the visible head is committed (appends are serialised in id
             # order), so reading up to it and then recording it as the position is safe —
             # also when none of those events is one this projection handles.
             head = self.app.recorder.max_notification_id() or 0
+            batch_applied, position = self._advance(head)
+            applied += batch_applied
+            if progress is not None:
+                progress(applied, position, head)
             if position >= head:
                 return CatchUp(applied, position)
-            notifications = self.app.recorder.select_notifications(
-                start=position + 1, limit=self.batch_size, stop=head, topics=self.projection.topics
-            )
-            through = notifications[-1].id if len(notifications) == self.batch_size else head
-            try:
-                with self.views.transaction() as tx:
-                    for notification in notifications:
-                        self.projection.apply(tx, self.app.mapper.to_domain_event(notification))
-                    record_position(tx, self.name, through)
-            except Exception:
-                applied += self._apply_one_by_one(notifications)  # raises ProjectionHalted
-                through = notifications[-1].id
-            else:
-                applied += len(notifications)
-            position = through
 
-    def _apply_one_by_one(self, notifications) -> int:
+    def _advance(self, head: int) -> tuple[int, int]:
+        """Apply one batch after the current position; return (applied, new position)."""
+        try:
+            with self.views.transaction(self._rename) as tx:
+                position = claim_position(tx, self.tracking_name)
+                if position >= head:
+                    return 0, position
+                notifications = self._read(position, head)
+                through = notifications[-1].id if len(notifications) == self.batch_size else head
+                self.projection.apply_batch(tx, notifications, self.app.mapper)
+                record_position(tx, self.tracking_name, through)
+                return len(notifications), through
+        except Exception:
+            return self._apply_one_by_one(head)  # raises ProjectionHalted at the failing event
+
+    def _read(self, position: int, head: int):
+        return self.app.recorder.select_notifications(
+            start=position + 1, limit=self.batch_size, stop=head, topics=self.projection.topics or ()
+        )
+
+    def _apply_one_by_one(self, head: int) -> tuple[int, int]:
         applied = 0
-        for notification in notifications:
+        position = self.views.position(self.tracking_name)
+        for notification in self._read(position, head):
             try:
-                with self.views.transaction() as tx:
-                    self.projection.apply(tx, self.app.mapper.to_domain_event(notification))
-                    record_position(tx, self.name, notification.id)
+                with self.views.transaction(self._rename) as tx:
+                    position = claim_position(tx, self.tracking_name)
+                    if position >= notification.id:
+                        continue  # another runner got here first
+                    self.projection.apply_batch(tx, [notification], self.app.mapper)
+                    record_position(tx, self.tracking_name, notification.id)
+                    position = notification.id
             except Exception as error:
-                # The last position actually applied (ids may have gaps: not simply id − 1).
-                position = self.views.position(self.name)
                 reason = f"{type(error).__name__}: {error} (event {notification.id}, {notification.topic})"
                 with self.views.transaction() as tx:
-                    record_position(tx, self.name, position, reason)
+                    position = claim_position(tx, self.tracking_name)  # the last event really applied
+                    record_position(tx, self.tracking_name, position, reason)
                 log.error("projection %s halted: %s", self.name, reason)
                 raise ProjectionHalted(self.name, position, reason) from error
             applied += 1
-        return applied
+        return applied, position

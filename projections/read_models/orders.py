@@ -1,40 +1,105 @@
-"""Order list: one row per order, kept current through its lifecycle (for dashboards and the admin list)."""
+"""Order list: one row per order kept current through its lifecycle, plus its lines.
+
+Serves the admin order list (filters by status, placed date and buyer e-mail, keyset
+pagination newest first), the order detail page and a customer's order history.
+"""
 
 from __future__ import annotations
 
 from domain.order import Order
 from projections.projection import Projection, handles
+from projections.read_models.timestamps import utc_text
+
+# A status change carries its status only when it can be more than one (fulfilment, refund).
+_FIXED_STATUS = {Order.Paid: "paid", Order.Delivered: "delivered", Order.Cancelled: "cancelled"}
+
+
+def buyer_email(event) -> str | None:
+    """The e-mail as the list filters on it: lower-case (addresses are matched case-insensitively)."""
+    value = event.email.value if event.email is not None else None
+    return value.lower() if isinstance(value, str) else None
 
 
 class OrderList(Projection):
     name = "order_list"
+    # Not "rm_orders_lines": a table name must not look like an index of another table.
+    tables = ("rm_orders", "rm_order_lines")
 
     def setup(self, tx) -> None:
         tx.execute(
             "CREATE TABLE IF NOT EXISTS rm_orders ("
             "order_id TEXT PRIMARY KEY, store_id TEXT NOT NULL, customer_id TEXT, email TEXT, "
-            "status TEXT NOT NULL, currency TEXT NOT NULL, total BIGINT NOT NULL, refunded BIGINT NOT NULL, "
-            "placed_at TEXT NOT NULL, updated_at TEXT NOT NULL, version BIGINT NOT NULL)"
+            "status TEXT NOT NULL, currency TEXT NOT NULL, subtotal BIGINT NOT NULL, shipping BIGINT NOT NULL, "
+            "tax BIGINT NOT NULL, total BIGINT NOT NULL, paid_amount BIGINT NOT NULL, refunded BIGINT NOT NULL, "
+            "country TEXT, shipping_method TEXT, item_count INTEGER NOT NULL, "
+            "placed_at TEXT NOT NULL, paid_at TEXT, updated_at TEXT NOT NULL, version BIGINT NOT NULL)"
         )
+        # Every list query is "this store, maybe one filter, newest first": each index ends in the sort key.
         tx.execute("CREATE INDEX IF NOT EXISTS rm_orders_store_placed ON rm_orders (store_id, placed_at, order_id)")
+        tx.execute(
+            "CREATE INDEX IF NOT EXISTS rm_orders_store_status ON rm_orders (store_id, status, placed_at, order_id)"
+        )
+        tx.execute("CREATE INDEX IF NOT EXISTS rm_orders_store_email ON rm_orders (store_id, email, placed_at, order_id)")
+        tx.execute(
+            "CREATE INDEX IF NOT EXISTS rm_orders_store_customer "
+            "ON rm_orders (store_id, customer_id, placed_at, order_id)"
+        )
+        tx.execute(
+            "CREATE TABLE IF NOT EXISTS rm_order_lines ("
+            "order_id TEXT NOT NULL, line_no INTEGER NOT NULL, sku TEXT NOT NULL, product_id TEXT NOT NULL, "
+            "title TEXT NOT NULL, quantity INTEGER NOT NULL, unit_price BIGINT NOT NULL, amount BIGINT NOT NULL, "
+            "tax BIGINT NOT NULL, gross BIGINT NOT NULL, tax_class TEXT NOT NULL, unit_cost BIGINT NOT NULL, "
+            "fulfilled INTEGER NOT NULL, PRIMARY KEY (order_id, line_no))"
+        )
 
     @handles(Order.Created)
     def placed(self, tx, event) -> None:
+        totals = event.totals
+        placed_at = utc_text(event.timestamp)
         tx.execute(
-            "INSERT INTO rm_orders VALUES (%s, %s, %s, %s, 'pending_payment', %s, %s, 0, %s, %s, %s)",
+            "INSERT INTO rm_orders (order_id, store_id, customer_id, email, status, currency, subtotal, shipping, "
+            "tax, total, paid_amount, refunded, country, shipping_method, item_count, placed_at, paid_at, "
+            "updated_at, version) "
+            "VALUES (%s, %s, %s, %s, 'pending_payment', %s, %s, %s, %s, %s, 0, 0, %s, %s, %s, %s, NULL, %s, %s)",
             (
-                str(event.originator_id), str(event.store_id), str(event.customer_id) if event.customer_id else None,
-                event.email.value if event.email else None, event.currency, event.totals["total"],
-                event.timestamp.isoformat(), event.timestamp.isoformat(), event.originator_version,
+                str(event.originator_id), str(event.store_id),
+                str(event.customer_id) if event.customer_id else None, buyer_email(event), event.currency,
+                totals["subtotal"], totals["shipping"], totals["tax"], totals["total"], event.country,
+                event.shipping_method, sum(line["quantity"] for line in event.lines), placed_at, placed_at,
+                event.originator_version,
             ),
         )
+        line_totals = {line["sku"]: line for line in totals["lines"]}
+        tx.executemany(
+            "INSERT INTO rm_order_lines VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0)",
+            [
+                (
+                    str(event.originator_id), line_no, line["sku"], str(line["product_id"]), line["title"],
+                    line["quantity"], line["unit_price"], line_totals[line["sku"]]["amount"],
+                    line_totals[line["sku"]]["tax"], line_totals[line["sku"]]["gross"], line["tax_class"],
+                    line["unit_cost"],
+                )
+                for line_no, line in enumerate(event.lines, start=1)
+            ],
+        )
 
-    @handles(Order.Paid, Order.Fulfilled, Order.Delivered, Order.Cancelled)
+    @handles(Order.Paid)
+    def paid(self, tx, event) -> None:
+        self._update(
+            tx, event, "status = 'paid', paid_amount = %s, paid_at = %s", (event.amount, utc_text(event.timestamp))
+        )
+
+    @handles(Order.Fulfilled)
+    def fulfilled(self, tx, event) -> None:
+        tx.executemany(
+            "UPDATE rm_order_lines SET fulfilled = fulfilled + %s WHERE order_id = %s AND sku = %s",
+            [(quantity, str(event.originator_id), sku) for sku, quantity in event.quantities.items()],
+        )
+        self._update(tx, event, "status = %s", (event.status,))
+
+    @handles(Order.Delivered, Order.Cancelled)
     def status_changed(self, tx, event) -> None:
-        status = getattr(event, "status", None) or {
-            Order.Paid: "paid", Order.Delivered: "delivered", Order.Cancelled: "cancelled",
-        }[type(event)]
-        self._update(tx, event, "status = %s", (status,))
+        self._update(tx, event, "status = %s", (_FIXED_STATUS[type(event)],))
 
     @handles(Order.Refunded)
     def refunded(self, tx, event) -> None:
@@ -44,5 +109,5 @@ class OrderList(Projection):
     def _update(tx, event, assignments: str, params: tuple) -> None:
         tx.execute(
             f"UPDATE rm_orders SET {assignments}, updated_at = %s, version = %s WHERE order_id = %s",
-            (*params, event.timestamp.isoformat(), event.originator_version, str(event.originator_id)),
+            (*params, utc_text(event.timestamp), event.originator_version, str(event.originator_id)),
         )

@@ -1,0 +1,113 @@
+"""`trafi projections run|status|rebuild`: operating the read side from a shell."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+
+from commands.application import TrafiApplication
+from commands.config import EventStoreConfig
+from projections import registry
+from projections.rebuild import rebuild
+from projections.status import projection_status
+from projections.views import ViewStore
+from projections.worker import ProjectionWorker
+
+
+def _open() -> tuple[TrafiApplication, ViewStore]:
+    config = EventStoreConfig.from_env()
+    return TrafiApplication(config), ViewStore(config)
+
+
+def _select(names: list[str] | None):
+    try:
+        return registry.select(names)
+    except KeyError as unknown:
+        raise SystemExit(f"trafi projections: {unknown.args[0]}") from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    projections = _select(args.names)
+    app, views = _open()
+    worker = ProjectionWorker(app, views, projections, batch_size=args.batch_size)
+    # SIGTERM (docker stop, systemd) ends the loop between batches: nothing half-applied to clean up.
+    signal.signal(signal.SIGTERM, lambda *_: worker.stop(timeout=0))
+    logging.getLogger("trafi").info("running projections: %s", ", ".join(p.name for p in projections))
+    try:
+        worker.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        views.close()
+        app.close()
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    projections = _select(args.names)
+    app, views = _open()
+    try:
+        statuses = [projection_status(app, views, p) for p in projections]
+    finally:
+        views.close()
+        app.close()
+    if args.json:
+        for status in statuses:
+            print(json.dumps(status.as_dict()))
+    else:
+        print(f"{'projection':<24} {'state':<8} {'position':>10} {'lag events':>11} {'lag s':>8}  last error")
+        for s in statuses:
+            print(f"{s.name:<24} {s.state:<8} {s.position:>10} {s.lag_events:>11} {s.lag_seconds:>8.1f}  {s.last_error or ''}")
+    # Non-zero when something is halted, so monitoring can alert on the exit code.
+    return 1 if any(s.last_error for s in statuses) else 0
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    [projection] = _select([args.name])
+    app, views = _open()
+    head = app.recorder.max_notification_id() or 0
+    bar = tqdm(total=head, unit="pos", unit_scale=True, desc=f"rebuild {projection.name}", file=sys.stderr)
+
+    def progress(applied: int, position: int, log_head: int) -> None:
+        bar.total = max(bar.total, log_head)
+        bar.set_postfix(events=applied, refresh=False)
+        bar.update(position - bar.n)
+
+    try:
+        result = rebuild(app, views, projection, batch_size=args.batch_size, progress=progress)
+    except Exception as error:
+        bar.close()
+        print(f"rebuild of {projection.name} failed, the live read model is untouched: {error}", file=sys.stderr)
+        return 1
+    finally:
+        views.close()
+        app.close()
+    bar.close()
+    print(f"rebuilt {result.name}: {result.events_applied} events in {result.seconds:.1f} s "
+          f"({result.events_per_second:,.0f} events/s), now at position {result.position}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("projections", help="run, inspect and rebuild read models")
+    actions = parser.add_subparsers(dest="action", required=True)
+
+    run = actions.add_parser("run", help="keep projections current (all of them when no names are given)")
+    run.add_argument("names", nargs="*")
+    run.add_argument("--batch-size", type=int, default=500)
+    run.set_defaults(func=cmd_run)
+
+    status = actions.add_parser("status", help="position, lag and last error per projection")
+    status.add_argument("names", nargs="*")
+    status.add_argument("--json", action="store_true", help="one JSON object per line")
+    status.set_defaults(func=cmd_status)
+
+    again = actions.add_parser("rebuild", help="rebuild one projection from position 0 and swap it in")
+    again.add_argument("name")
+    again.add_argument("--batch-size", type=int, default=2000)
+    again.set_defaults(func=cmd_rebuild)
