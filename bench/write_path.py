@@ -71,7 +71,6 @@ import os
 import pstats
 import random
 import re
-import secrets
 import signal
 import statistics
 import sys
@@ -88,64 +87,16 @@ if __package__ in (None, ""):  # `python bench/write_path.py` from the repositor
 import psycopg
 from psycopg import pq
 
-ADMIN_DSN = os.environ.get("TRAFI_BENCH_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+from bench.common import bench_database, dsn_for, logger, make_app, pctl, r, sigterm_to_exit
+
 SKUS = ("MUG-1", "BOOK-1", "TEE-M")  # what tests.factories.seed_small_store creates
 RAW_PAYLOAD_BYTES = 300
 
 
-def log(*parts: object) -> None:
-    print("[write_path]", *parts, file=sys.stderr, flush=True)
-
-
-def pctl(values: list[float], q: float) -> float | None:
-    """Percentile with linear interpolation (q in 0..100)."""
-    if not values:
-        return None
-    s = sorted(values)
-    k = (len(s) - 1) * q / 100
-    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
-
-
-def r(x: float | None, nd: int = 2) -> float | None:
-    return None if x is None else round(x, nd)
-
-
-# --------------------------------------------------------------------------- database lifecycle
-
-def dsn_for(name: str) -> str:
-    return f"{ADMIN_DSN.rsplit('/', 1)[0]}/{name}"
-
-
-@contextlib.contextmanager
-def bench_database():
-    name = f"trafi_bench_{secrets.token_hex(6)}"
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    log("created database", name)
-    try:
-        yield name
-    finally:
-        try:
-            with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            log("dropped database", name)
-        except Exception as error:  # never hide the original error behind this one
-            log(f"could not drop database {name}: {error!r}")
-
-
-def _sigterm(signum, frame):  # turn SIGTERM into SystemExit so `finally` drops the database
-    raise SystemExit(128 + signum)
+log = logger("write_path")
 
 
 # --------------------------------------------------------------------------- application helpers
-
-def make_app(db: str, pool_size: int):
-    from commands.application import TrafiApplication
-    from commands.config import EventStoreConfig
-
-    return TrafiApplication(EventStoreConfig(kind="postgres", postgres_dsn=dsn_for(db), pool_size=pool_size))
-
 
 def ready_carts(bus, shop, specs: list[tuple[dict[str, int], str]], workers: int) -> list[UUID]:
     """Prepare ready-to-checkout carts with a few threads (not timed)."""
@@ -579,10 +530,10 @@ def main(argv: list[str] | None = None) -> dict:
     from commands.bus import CommandBus
     from tests.factories import seed_small_store
 
-    signal.signal(signal.SIGTERM, _sigterm)
+    signal.signal(signal.SIGTERM, sigterm_to_exit)
     out: dict = {}
     t_total = time.perf_counter()
-    with bench_database() as db:
+    with bench_database(log) as db:
         app = make_app(db, max(32, args.concurrency))
         try:
             if "ratio" not in args.skip:

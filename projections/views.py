@@ -7,6 +7,7 @@ SQL is written once with `%s` placeholders; for SQLite they become `?`.
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
 import threading
@@ -19,17 +20,24 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from commands.config import EventStoreConfig
+from projections.row_batch import Row, RowBatch
 
 POSITIONS_TABLE = "trafi_projection_positions"
 
 
 class ViewTransaction:
-    """One transaction on the view database: the only way a projection writes."""
+    """One transaction on the view database: the only way a projection writes.
+
+    Two ways to write, freely mixed: SQL (`execute`, `executemany`) and rows
+    (`insert`, `update`, `upsert`), which are buffered and merged per key until
+    the next SQL statement or the commit (see row_batch.py for why and the rules).
+    """
 
     def __init__(self, cursor, dialect: str, rename: Callable[[str], str] | None = None):
         self._cursor = cursor
         self.dialect = dialect
         self._rename = rename  # set while a rebuild writes into fresh copies of the tables
+        self._rows = RowBatch(self._executemany_now)
 
     def _sql(self, sql: str) -> str:
         if self._rename is not None:
@@ -37,17 +45,35 @@ class ViewTransaction:
         return sql.replace("%s", "?") if self.dialect == "sqlite" else sql
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> ViewTransaction:
+        self._rows.flush()
         self._cursor.execute(self._sql(sql), tuple(params))
         return self
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        self._cursor.executemany(self._sql(sql), [tuple(r) for r in rows])
+        self._rows.flush()
+        self._executemany_now(sql, rows)
+
+    def _executemany_now(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self._cursor.executemany(self._sql(sql), [tuple(r) for r in rows])
 
     def fetchone(self) -> tuple | None:
         return self._cursor.fetchone()
 
     def fetchall(self) -> list[tuple]:
         return self._cursor.fetchall()
+
+    def insert(self, table: str, row: Row) -> None:
+        self._rows.insert(table, row)
+
+    def update(self, table: str, key: Row, *, set: Row | None = None, add: Row | None = None) -> None:
+        self._rows.update(table, key, set, add)
+
+    def upsert(self, table: str, key: Row, *, set: Row | None = None, add: Row | None = None) -> None:
+        self._rows.upsert(table, key, set, add)
+
+    def flush(self) -> None:
+        self._rows.flush()
 
 
 class ViewStore:
@@ -87,14 +113,18 @@ class ViewStore:
             cursor = conn.cursor()
             cursor.execute("BEGIN IMMEDIATE")
             try:
-                yield ViewTransaction(cursor, "sqlite", rename)
+                tx = ViewTransaction(cursor, "sqlite", rename)
+                yield tx
+                tx.flush()
             except BaseException:
                 conn.rollback()
                 raise
             conn.commit()
             return
         with self._pool.connection() as conn, conn.transaction(), conn.pipeline(), conn.cursor() as cursor:
-            yield ViewTransaction(cursor, "postgres", rename)
+            tx = ViewTransaction(cursor, "postgres", rename)
+            yield tx
+            tx.flush()
 
     @contextmanager
     def read(self) -> Iterator[ViewTransaction]:
@@ -179,4 +209,5 @@ def table_renamer(tables: Sequence[str], suffix: str) -> Callable[[str], str]:
     if not tables:
         raise ValueError("a projection must declare the tables it owns to be rebuilt")
     pattern = re.compile(r"\b((?:" + "|".join(re.escape(t) for t in sorted(tables, key=len, reverse=True)) + r")\w*)")
-    return lambda sql: pattern.sub(lambda m: m.group(1) + suffix, sql)
+    # Cached: a batch sends the same few statements thousands of times.
+    return functools.lru_cache(maxsize=512)(lambda sql: pattern.sub(lambda m: m.group(1) + suffix, sql))
