@@ -70,6 +70,12 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 
     [projection] = _select([args.name])
     app, views = _open()
+    refusal = projection.rebuild_refusal(app, views)
+    if refusal and not args.force:
+        print(f"refusing to rebuild {projection.name}: {refusal} (--force to rebuild anyway)", file=sys.stderr)
+        views.close()
+        app.close()
+        return 1
     head = app.recorder.max_notification_id() or 0
     bar = tqdm(total=head, unit="pos", unit_scale=True, desc=f"rebuild {projection.name}", file=sys.stderr)
 
@@ -110,4 +116,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     again = actions.add_parser("rebuild", help="rebuild one projection from position 0 and swap it in")
     again.add_argument("name")
     again.add_argument("--batch-size", type=int, default=2000)
+    again.add_argument("--force", action="store_true", help="rebuild even when the projection advises against it")
     again.set_defaults(func=cmd_rebuild)

@@ -59,6 +59,10 @@ class Projection:
     def setup(self, tx: ViewTransaction) -> None:
         """Create the tables this projection writes (idempotent: CREATE … IF NOT EXISTS)."""
 
+    def rebuild_refusal(self, app, views) -> str | None:
+        """Why rebuilding this projection now would do harm, or None. `--force` overrides it."""
+        return None
+
     def apply(self, tx: ViewTransaction, event) -> None:
         getattr(self, self.handlers[type(event).TOPIC])(tx, event)
 
