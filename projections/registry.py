@@ -12,6 +12,7 @@ import os
 from importlib import import_module
 from importlib.metadata import entry_points
 
+from projections.hash_chain import AuditChain
 from projections.projection import Projection
 from projections.read_models.carts import CartView
 from projections.read_models.catalogue import StorefrontCatalogue
@@ -25,6 +26,7 @@ BUILT_IN: tuple[type[Projection], ...] = (
     StockLevels,
     StorefrontCatalogue,
     DashboardMetrics,
+    AuditChain,
 )
 
 

@@ -128,7 +128,11 @@ class ViewStore:
 
     @contextmanager
     def read(self) -> Iterator[ViewTransaction]:
-        """A read-only snapshot for queries (no write lock on SQLite)."""
+        """A read-only snapshot for queries: every statement inside sees the same committed state.
+
+        (SQLite: a read transaction in WAL mode, no write lock. PostgreSQL: REPEATABLE READ,
+        so a page and then its lines cannot straddle a projection batch.)
+        """
         if self.dialect == "sqlite":
             conn = self._sqlite()
             cursor = conn.cursor()
@@ -139,7 +143,7 @@ class ViewStore:
                 conn.rollback()
             return
         with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cursor:
-            cursor.execute("SET TRANSACTION READ ONLY")
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield ViewTransaction(cursor, "postgres")
 
     def position(self, name: str) -> int:

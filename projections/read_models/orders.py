@@ -39,7 +39,9 @@ class OrderList(Projection):
         tx.execute(
             "CREATE INDEX IF NOT EXISTS rm_orders_store_status ON rm_orders (store_id, status, placed_at, order_id)"
         )
-        tx.execute("CREATE INDEX IF NOT EXISTS rm_orders_store_email ON rm_orders (store_id, email, placed_at, order_id)")
+        tx.execute(
+            "CREATE INDEX IF NOT EXISTS rm_orders_store_email ON rm_orders (store_id, email, placed_at, order_id)"
+        )
         tx.execute(
             "CREATE INDEX IF NOT EXISTS rm_orders_store_customer "
             "ON rm_orders (store_id, customer_id, placed_at, order_id)"
