@@ -54,62 +54,53 @@ class OrderList(Projection):
             "fulfilled INTEGER NOT NULL, PRIMARY KEY (order_id, line_no))"
         )
 
+    # Handlers write rows, not SQL: within a batch an order's later changes fold into
+    # its insert (projections/row_batch.py), which is what keeps rebuilds fast.
     @handles(Order.Created)
     def placed(self, tx, event) -> None:
         totals = event.totals
         placed_at = utc_text(event.timestamp)
-        tx.execute(
-            "INSERT INTO rm_orders (order_id, store_id, customer_id, email, status, currency, subtotal, shipping, "
-            "tax, total, paid_amount, refunded, country, shipping_method, item_count, placed_at, paid_at, "
-            "updated_at, version) "
-            "VALUES (%s, %s, %s, %s, 'pending_payment', %s, %s, %s, %s, %s, 0, 0, %s, %s, %s, %s, NULL, %s, %s)",
-            (
-                str(event.originator_id), str(event.store_id),
-                str(event.customer_id) if event.customer_id else None, buyer_email(event), event.currency,
-                totals["subtotal"], totals["shipping"], totals["tax"], totals["total"], event.country,
-                event.shipping_method, sum(line["quantity"] for line in event.lines), placed_at, placed_at,
-                event.originator_version,
-            ),
-        )
+        order_id = str(event.originator_id)
+        tx.insert("rm_orders", {
+            "order_id": order_id, "store_id": str(event.store_id),
+            "customer_id": str(event.customer_id) if event.customer_id else None, "email": buyer_email(event),
+            "status": "pending_payment", "currency": event.currency, "subtotal": totals["subtotal"],
+            "shipping": totals["shipping"], "tax": totals["tax"], "total": totals["total"], "paid_amount": 0,
+            "refunded": 0, "country": event.country, "shipping_method": event.shipping_method,
+            "item_count": sum(line["quantity"] for line in event.lines), "placed_at": placed_at, "paid_at": None,
+            "updated_at": placed_at, "version": event.originator_version,
+        })
         line_totals = {line["sku"]: line for line in totals["lines"]}
-        tx.executemany(
-            "INSERT INTO rm_order_lines VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0)",
-            [
-                (
-                    str(event.originator_id), line_no, line["sku"], str(line["product_id"]), line["title"],
-                    line["quantity"], line["unit_price"], line_totals[line["sku"]]["amount"],
-                    line_totals[line["sku"]]["tax"], line_totals[line["sku"]]["gross"], line["tax_class"],
-                    line["unit_cost"],
-                )
-                for line_no, line in enumerate(event.lines, start=1)
-            ],
-        )
+        for line_no, line in enumerate(event.lines, start=1):
+            priced = line_totals[line["sku"]]
+            tx.insert("rm_order_lines", {
+                "order_id": order_id, "line_no": line_no, "sku": line["sku"], "product_id": str(line["product_id"]),
+                "title": line["title"], "quantity": line["quantity"], "unit_price": line["unit_price"],
+                "amount": priced["amount"], "tax": priced["tax"], "gross": priced["gross"],
+                "tax_class": line["tax_class"], "unit_cost": line["unit_cost"], "fulfilled": 0,
+            })
 
     @handles(Order.Paid)
     def paid(self, tx, event) -> None:
-        self._update(
-            tx, event, "status = 'paid', paid_amount = %s, paid_at = %s", (event.amount, utc_text(event.timestamp))
-        )
+        self._update(tx, event, {"status": "paid", "paid_amount": event.amount, "paid_at": utc_text(event.timestamp)})
 
     @handles(Order.Fulfilled)
     def fulfilled(self, tx, event) -> None:
-        tx.executemany(
-            "UPDATE rm_order_lines SET fulfilled = fulfilled + %s WHERE order_id = %s AND sku = %s",
-            [(quantity, str(event.originator_id), sku) for sku, quantity in event.quantities.items()],
-        )
-        self._update(tx, event, "status = %s", (event.status,))
+        for sku, quantity in event.quantities.items():
+            tx.update("rm_order_lines", {"order_id": str(event.originator_id), "sku": sku}, add={"fulfilled": quantity})
+        self._update(tx, event, {"status": event.status})
 
     @handles(Order.Delivered, Order.Cancelled)
     def status_changed(self, tx, event) -> None:
-        self._update(tx, event, "status = %s", (_FIXED_STATUS[type(event)],))
+        self._update(tx, event, {"status": _FIXED_STATUS[type(event)]})
 
     @handles(Order.Refunded)
     def refunded(self, tx, event) -> None:
-        self._update(tx, event, "status = %s, refunded = refunded + %s", (event.status, event.amount))
+        self._update(tx, event, {"status": event.status}, add={"refunded": event.amount})
 
     @staticmethod
-    def _update(tx, event, assignments: str, params: tuple) -> None:
-        tx.execute(
-            f"UPDATE rm_orders SET {assignments}, updated_at = %s, version = %s WHERE order_id = %s",
-            (*params, utc_text(event.timestamp), event.originator_version, str(event.originator_id)),
+    def _update(tx, event, changes: dict, add: dict | None = None) -> None:
+        tx.update(
+            "rm_orders", {"order_id": str(event.originator_id)},
+            set={**changes, "updated_at": utc_text(event.timestamp), "version": event.originator_version}, add=add,
         )
