@@ -13,6 +13,9 @@ from api import cli_audit, cli_projections
 from commands.application import TrafiApplication
 from commands.bus import CommandBus
 from commands.config import EventStoreConfig
+from projections import registry
+from projections.views import ViewStore
+from projections.worker import ProjectionWorker
 
 
 def _money(cents: int) -> str:
@@ -27,6 +30,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     config = EventStoreConfig.from_env()
     app = TrafiApplication(config)
     bus = CommandBus(app)
+    views = ViewStore(config)
+    # Embedded mode: the read models are kept current in-process, beside the write side.
+    projections = ProjectionWorker(app, views, registry.select(None)).start()
     rng = random.Random(args.seed)
     started = time.perf_counter()
     demo = seed_demo_store(bus, rng)
@@ -42,9 +48,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
           f"{summary.out_of_stock} stopped by stock), {summary.carts - summary.orders - summary.out_of_stock} abandoned")
     print(f"  revenue     {_money(summary.revenue)} paid, in {done - seeded:.1f} s of simulated traffic")
     print(f"  history     {app.recorder.max_notification_id()} events in the append-only log")
+    projections.stop()
+    projections.run_once()  # whatever arrived after the worker's last pass
+    _print_read_side(views, demo.ctx)
     print("Run it again to add more buyers to the same store; delete the data directory to start over.")
+    views.close()
     app.close()
     return 0
+
+
+def _print_read_side(views: ViewStore, ctx) -> None:
+    from queries.dashboard import DashboardQueries
+    from queries.stock import StockQueries
+
+    today = DashboardQueries(views).metrics(ctx).today
+    low = StockQueries(views).low_stock(ctx)
+    print(f"  read side   today {_money(today.revenue.current)} revenue from {today.orders.current} orders "
+          f"(average {_money(today.average_order_value.current)}), {len(low)} SKUs low on stock; "
+          f"projections current at position {views.position('order_list')}")
 
 
 def main(argv: list[str] | None = None) -> int:

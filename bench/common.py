@@ -65,3 +65,22 @@ def make_app(db: str, pool_size: int):
     from commands.config import EventStoreConfig
 
     return TrafiApplication(EventStoreConfig(kind="postgres", postgres_dsn=dsn_for(db), pool_size=pool_size))
+
+
+def add_products(bus, shop, count: int, stock: int) -> list[str]:
+    """More products, so that checkouts spread over a catalogue instead of 3 stock items."""
+    from uuid import UUID
+
+    from commands.catalog import AddVariant, ChangeProductStatus, CreateProduct
+    from commands.stock import ReceiveStock
+
+    skus = []
+    for i in range(count):
+        sku = f"X-{i}"
+        pid = UUID(bus.execute(CreateProduct(handle=f"x-{i}", title=f"Extra {i}"), shop.ctx).data["product_id"])
+        bus.execute(AddVariant(product_id=pid, sku=sku, price=1000 + i, unit_cost=500, weight_grams=300, tax_class="standard"), shop.ctx)
+        bus.execute(ChangeProductStatus(product_id=pid, status="active"), shop.ctx)
+        bus.execute(ReceiveStock(sku=sku, quantity=stock), shop.ctx)
+        shop.products[sku] = pid
+        skus.append(sku)
+    return skus

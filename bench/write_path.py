@@ -87,7 +87,7 @@ if __package__ in (None, ""):  # `python bench/write_path.py` from the repositor
 import psycopg
 from psycopg import pq
 
-from bench.common import bench_database, dsn_for, logger, make_app, pctl, r, sigterm_to_exit
+from bench.common import add_products, bench_database, dsn_for, logger, make_app, pctl, r, sigterm_to_exit
 
 SKUS = ("MUG-1", "BOOK-1", "TEE-M")  # what tests.factories.seed_small_store creates
 RAW_PAYLOAD_BYTES = 300
@@ -296,23 +296,6 @@ def checkout_phase(args, db: str, shared_app, profile_dir: Path | None) -> dict:
         "checkout_wall_s": r(wall, 1),
         "stock_item_max_events_after": max_stock_events,
     }
-
-
-def add_products(bus, shop, count: int, stock: int) -> list[str]:
-    """More products (--extra-skus), so that checkouts spread over a catalogue instead of 3 stock items."""
-    from commands.catalog import AddVariant, ChangeProductStatus, CreateProduct
-    from commands.stock import ReceiveStock
-
-    skus = []
-    for i in range(count):
-        sku = f"X-{i}"
-        pid = UUID(bus.execute(CreateProduct(handle=f"x-{i}", title=f"Extra {i}"), shop.ctx).data["product_id"])
-        bus.execute(AddVariant(product_id=pid, sku=sku, price=1000 + i, unit_cost=500, weight_grams=300, tax_class="standard"), shop.ctx)
-        bus.execute(ChangeProductStatus(product_id=pid, status="active"), shop.ctx)
-        bus.execute(ReceiveStock(sku=sku, quantity=stock), shop.ctx)
-        shop.products[sku] = pid
-        skus.append(sku)
-    return skus
 
 
 def shop_stock_id(shop, sku: str) -> UUID:

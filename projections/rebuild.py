@@ -51,6 +51,7 @@ def rebuild(
     started = time.perf_counter()
     fresh_name = projection.name + SUFFIX
     _discard(views, projection, fresh_name)  # leftovers of an interrupted rebuild
+    runner = None
     try:
         runner = ProjectionRunner(
             app, views, projection, batch_size=batch_size, tracking_name=fresh_name,
@@ -58,11 +59,24 @@ def rebuild(
         )
         caught_up = runner.catch_up(progress)
         caught_up.applied += runner.catch_up().applied  # what arrived meanwhile: keeps the swap short
+        _analyze(views, projection)
         position = _swap(views, projection, fresh_name)
     except BaseException:
         _discard(views, projection, fresh_name)
         raise
+    finally:
+        if runner is not None:
+            runner.close()
     return RebuildResult(projection.name, caught_up.applied, position, time.perf_counter() - started)
+
+
+def _analyze(views: ViewStore, projection: Projection) -> None:
+    # Fresh tables have no planner statistics until autovacuum gets to them; without
+    # them the first queries after the swap can pick poor plans on a large table.
+    if views.dialect == "postgres":
+        with views.transaction() as tx:
+            for table in projection.tables:
+                tx.execute(f"ANALYZE {table}{SUFFIX}")
 
 
 def _swap(views: ViewStore, projection: Projection, fresh_name: str) -> int:

@@ -14,6 +14,7 @@ that same event — it is never skipped.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
@@ -61,6 +62,10 @@ class ProjectionRunner:
         # A rebuild runs the same projection under another tracking row, into renamed tables.
         self.tracking_name = tracking_name or projection.name
         self._rename = rename
+        # The next batch is read while this one is applied: reading waits on the database,
+        # applying on the CPU, so a rebuild overlaps the two. Keyed by (position, head).
+        self._reader: ThreadPoolExecutor | None = None
+        self._read_ahead: tuple[int, int, Future] | None = None
         with views.transaction(rename) as tx:
             projection.setup(tx)
 
@@ -76,11 +81,13 @@ class ProjectionRunner:
             # order), so reading up to it and then recording it as the position is safe —
             # also when none of those events is one this projection handles.
             head = self.app.recorder.max_notification_id() or 0
-            batch_applied, position = self._advance(head)
-            applied += batch_applied
-            if progress is not None:
-                progress(applied, position, head)
-            if position >= head:
+            position = -1
+            while position < head:  # one pass up to this head, then look again
+                batch_applied, position = self._advance(head)
+                applied += batch_applied
+                if progress is not None:
+                    progress(applied, position, head)
+            if head == (self.app.recorder.max_notification_id() or 0):
                 return CatchUp(applied, position)
 
     def _advance(self, head: int) -> tuple[int, int]:
@@ -92,6 +99,8 @@ class ProjectionRunner:
                     return 0, position
                 notifications = self._read(position, head)
                 through = notifications[-1].id if len(notifications) == self.batch_size else head
+                if through < head:
+                    self._read_ahead = (through, head, self._background().submit(self._select, through, head))
                 self.projection.apply_batch(tx, notifications, self.app.mapper)
                 record_position(tx, self.tracking_name, through)
                 return len(notifications), through
@@ -99,14 +108,31 @@ class ProjectionRunner:
             return self._apply_one_by_one(head)  # raises ProjectionHalted at the failing event
 
     def _read(self, position: int, head: int):
+        ahead, self._read_ahead = self._read_ahead, None
+        if ahead is not None and ahead[:2] == (position, head):
+            return ahead[2].result()
+        return self._select(position, head)
+
+    def _background(self) -> ThreadPoolExecutor:
+        if self._reader is None:
+            self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"trafi-read-{self.name}")
+        return self._reader
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.shutdown(wait=True)
+            self._reader = None
+
+    def _select(self, position: int, head: int):
         return self.app.recorder.select_notifications(
             start=position + 1, limit=self.batch_size, stop=head, topics=self.projection.topics or ()
         )
 
     def _apply_one_by_one(self, head: int) -> tuple[int, int]:
         applied = 0
+        self._read_ahead = None
         position = self.views.position(self.tracking_name)
-        for notification in self._read(position, head):
+        for notification in self._select(position, head):
             try:
                 with self.views.transaction(self._rename) as tx:
                     position = claim_position(tx, self.tracking_name)
