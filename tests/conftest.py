@@ -16,6 +16,7 @@ from commands.application import TrafiApplication
 from commands.bus import CommandBus
 from commands.config import EventStoreConfig
 from commands.context import StoreContext
+from projections.views import ViewStore
 from tests.factories import seed_small_store
 
 PG_ADMIN_DSN = os.environ.get("TRAFI_TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -80,3 +81,11 @@ def shop(bus):
 @pytest.fixture
 def ctx(shop) -> StoreContext:
     return shop.ctx
+
+
+@pytest.fixture
+def views(app):
+    """The view database beside the test's event store (read models and tracking positions)."""
+    store = ViewStore(app.config)
+    yield store
+    store.close()

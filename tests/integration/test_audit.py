@@ -33,18 +33,10 @@ from projections.hash_chain import AuditChain, verify
 from projections.rebuild import rebuild
 from projections.runner import ProjectionRunner
 from projections.testing import table_rows
-from projections.views import ViewStore
 from queries.audit import AuditService
 from tests.factories import ready_cart, seed_small_store
 
 UTC_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
-
-
-@pytest.fixture
-def views(app):
-    store = ViewStore(app.config)
-    yield store
-    store.close()
 
 
 @pytest.fixture

@@ -21,7 +21,6 @@ from projections.rebuild import rebuild
 from projections.runner import ProjectionHalted, ProjectionRunner
 from projections.status import projection_status
 from projections.testing import clean_build, table_rows
-from projections.views import ViewStore
 from projections.worker import ProjectionWorker
 from tests.factories import ready_cart
 
@@ -31,13 +30,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def at(hour: int, minute: int = 0) -> datetime:
     return datetime(2026, 3, 11, hour, minute, tzinfo=UTC)
-
-
-@pytest.fixture
-def views(app):
-    store = ViewStore(app.config)
-    yield store
-    store.close()
 
 
 class Clock:

@@ -17,16 +17,8 @@ from projections.rebuild import rebuild
 from projections.runner import ProjectionHalted, ProjectionRunner
 from projections.status import projection_status
 from projections.testing import clean_build, table_rows
-from projections.views import ViewStore
 from projections.worker import ProjectionWorker
 from tests.factories import ready_cart
-
-
-@pytest.fixture
-def views(app):
-    store = ViewStore(app.config)
-    yield store
-    store.close()
 
 
 def paid_order(bus, shop) -> UUID:

@@ -15,13 +15,6 @@ from projections.views import ViewStore
 from tests.factories import ready_cart
 
 
-@pytest.fixture
-def views(app):
-    store = ViewStore(app.config)
-    yield store
-    store.close()
-
-
 def place(bus, shop, n: int) -> list[UUID]:
     return [UUID(bus.execute(Checkout(cart_id=ready_cart(bus, shop, {"MUG-1": 1})), shop.ctx).data["order_id"])
             for _ in range(n)]

@@ -27,7 +27,6 @@ from projections.read_models.dashboard import DashboardMetrics
 from projections.read_models.orders import OrderList
 from projections.read_models.stock import StockLevels
 from projections.runner import ProjectionRunner
-from projections.views import ViewStore
 from queries.carts import CartQueries
 from queries.catalogue import CatalogueQueries
 from queries.consistency import ReadModelBehind, wait_for_position
@@ -40,13 +39,6 @@ from tests.factories import ADDRESS_DE, ready_cart, seed_small_store
 
 BERLIN = ZoneInfo("Europe/Berlin")
 UTC = timezone.utc
-
-
-@pytest.fixture
-def views(app):
-    store = ViewStore(app.config)
-    yield store
-    store.close()
 
 
 @pytest.fixture

@@ -30,13 +30,6 @@ from projections.views import ViewStore
 from tests.factories import ADDRESS_DE, ready_cart
 
 
-@pytest.fixture
-def views(app):
-    store = ViewStore(app.config)
-    yield store
-    store.close()
-
-
 READ_MODELS = (OrderList, CartView, StockLevels, StorefrontCatalogue, DashboardMetrics)
 
 
