@@ -85,11 +85,11 @@ class CartView(Projection):
 
     @handles(Cart.QuantityChanged)
     def quantity_changed(self, tx, event) -> None:
-        self._set_line(tx, event, "quantity = %s", event.quantity)
+        self._set_line(tx, event, quantity=event.quantity)
 
     @handles(Cart.LinePriceChanged)
     def line_price_changed(self, tx, event) -> None:
-        self._set_line(tx, event, "unit_price = %s", event.new_price)
+        self._set_line(tx, event, unit_price=event.new_price)
 
     @handles(Cart.ItemRemoved)
     def item_removed(self, tx, event) -> None:
@@ -98,37 +98,35 @@ class CartView(Projection):
 
     @handles(Cart.BuyerIdentified)
     def buyer_identified(self, tx, event) -> None:
-        self._touch(tx, event, "customer_id = %s", str(event.customer_id))
+        self._touch(tx, event, customer_id=str(event.customer_id))
 
     @handles(Cart.ShippingAddressSet)
     def shipping_address_set(self, tx, event) -> None:
         # As in the aggregate: a rate belongs to a zone, so a new country drops the chosen method.
-        self._touch(
-            tx, event,
-            "shipping_method = CASE WHEN country = %s THEN shipping_method END, country = %s",
-            event.country, event.country,
-        )
-
-    @handles(Cart.ShippingMethodChosen)
-    def shipping_method_chosen(self, tx, event) -> None:
-        self._touch(tx, event, "shipping_method = %s", event.rate_id)
-
-    @handles(Cart.CheckedOut)
-    def checked_out(self, tx, event) -> None:
-        self._touch(tx, event, "status = 'checked_out', order_id = %s", str(event.order_id))
-
-    # --- helpers ------------------------------------------------------------------------------
-    def _set_line(self, tx, event, assignment: str, value) -> None:
         tx.execute(
-            f"UPDATE rm_cart_lines SET {assignment} WHERE cart_id = %s AND sku = %s",
-            (value, str(event.originator_id), event.sku),
+            "UPDATE rm_carts SET shipping_method = CASE WHEN country = %s THEN shipping_method END, country = %s "
+            "WHERE cart_id = %s",
+            (event.country, event.country, str(event.originator_id)),
         )
         self._touch(tx, event)
 
+    @handles(Cart.ShippingMethodChosen)
+    def shipping_method_chosen(self, tx, event) -> None:
+        self._touch(tx, event, shipping_method=event.rate_id)
+
+    @handles(Cart.CheckedOut)
+    def checked_out(self, tx, event) -> None:
+        self._touch(tx, event, status="checked_out", order_id=str(event.order_id))
+
+    # --- helpers ------------------------------------------------------------------------------
+    def _set_line(self, tx, event, **changes) -> None:
+        tx.update("rm_cart_lines", {"cart_id": str(event.originator_id), "sku": event.sku}, set=changes)
+        self._touch(tx, event)
+
     @staticmethod
-    def _touch(tx, event, assignments: str = "", *params) -> None:
-        prefix = f"{assignments}, " if assignments else ""
-        tx.execute(
-            f"UPDATE rm_carts SET {prefix}updated_at = %s, version = %s WHERE cart_id = %s",
-            (*params, utc_text(event.timestamp), event.originator_version, str(event.originator_id)),
+    def _touch(tx, event, **changes) -> None:
+        # Rows, not SQL: a cart's many small events within a batch merge into one UPDATE.
+        tx.update(
+            "rm_carts", {"cart_id": str(event.originator_id)},
+            set={**changes, "updated_at": utc_text(event.timestamp), "version": event.originator_version},
         )

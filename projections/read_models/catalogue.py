@@ -76,13 +76,12 @@ class StorefrontCatalogue(Projection):
     @handles(Product.DetailsChanged)
     def details_changed(self, tx, event) -> None:
         self._touch(
-            tx, event, "title = %s, description = %s, categories = %s",
-            event.title, event.description, json.dumps(list(event.categories)),
+            tx, event, title=event.title, description=event.description, categories=json.dumps(list(event.categories)),
         )
 
     @handles(Product.StatusChanged)
     def status_changed(self, tx, event) -> None:
-        self._touch(tx, event, "status = %s", event.status)
+        self._touch(tx, event, status=event.status)
 
     @handles(Product.VariantAdded)
     def variant_added(self, tx, event) -> None:
@@ -97,18 +96,15 @@ class StorefrontCatalogue(Projection):
 
     @handles(Product.PriceChanged)
     def price_changed(self, tx, event) -> None:
-        tx.execute(
-            "UPDATE rm_catalogue_variants SET price = %s WHERE product_id = %s AND sku = %s",
-            (event.price, str(event.originator_id), event.sku),
-        )
+        tx.update("rm_catalogue_variants", {"product_id": str(event.originator_id), "sku": event.sku},
+                  set={"price": event.price})
         self._touch(tx, event)
 
     @staticmethod
-    def _touch(tx, event, assignments: str = "", *params) -> None:
-        prefix = f"{assignments}, " if assignments else ""
-        tx.execute(
-            f"UPDATE rm_catalogue_products SET {prefix}updated_at = %s, version = %s WHERE product_id = %s",
-            (*params, utc_text(event.timestamp), event.originator_version, str(event.originator_id)),
+    def _touch(tx, event, **changes) -> None:
+        tx.update(
+            "rm_catalogue_products", {"product_id": str(event.originator_id)},
+            set={**changes, "updated_at": utc_text(event.timestamp), "version": event.originator_version},
         )
 
     # --- stock -------------------------------------------------------------------------------
@@ -144,7 +140,5 @@ class StorefrontCatalogue(Projection):
 
     @staticmethod
     def _move_stock(tx, event, *, on_hand: int = 0, reserved: int = 0) -> None:
-        tx.execute(
-            "UPDATE rm_catalogue_stock SET on_hand = on_hand + %s, reserved = reserved + %s WHERE stock_item_id = %s",
-            (on_hand, reserved, str(event.originator_id)),
-        )
+        tx.update("rm_catalogue_stock", {"stock_item_id": str(event.originator_id)},
+                  add={"on_hand": on_hand, "reserved": reserved})
