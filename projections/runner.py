@@ -81,7 +81,8 @@ class ProjectionRunner:
             # order), so reading up to it and then recording it as the position is safe —
             # also when none of those events is one this projection handles.
             head = self.app.recorder.max_notification_id() or 0
-            position = -1
+            # A plain read first: an idle wake-up must not cost a locking write transaction.
+            position = self.views.position(self.tracking_name)
             while position < head:  # one pass up to this head, then look again
                 batch_applied, position = self._advance(head)
                 applied += batch_applied
