@@ -9,7 +9,7 @@ import random
 import sys
 import time
 
-from api import cli_audit, cli_projections
+from api import cli_audit, cli_projections, cli_serve
 from commands.application import TrafiApplication
 from commands.bus import CommandBus
 from commands.config import EventStoreConfig
@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.set_defaults(func=cmd_demo)
     cli_projections.register(sub)
     cli_audit.register(sub)
+    cli_serve.register(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("TRAFI_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return args.func(args)

@@ -105,14 +105,25 @@ class CommandBus:
         self.stats = BusStats()
         self.lanes = ContentionLanes()
 
-    def execute(self, command: Command, ctx: StoreContext, *, idempotency_key: str | None = None) -> CommandResult:
+    def execute(
+        self, command: Command, ctx: StoreContext, *, idempotency_key: str | None = None,
+        request_fingerprint: str | None = None,
+    ) -> CommandResult:
+        """Run `command` for the store in `ctx`.
+
+        `request_fingerprint` says what "the same request" means for the key: by
+        default the command itself, but the HTTP API passes a hash of the request
+        (route, path, body, caller), because a command may hold ids the server chose
+        afresh for each attempt.
+        """
         handler = self.handlers[type(command)]
+        request_print = request_fingerprint or fingerprint(command)
         record_id = ids.idempotency_id(ctx.store_id, idempotency_key) if idempotency_key else None
         self.stats.add(commands=1)
         contended: set = set()  # aggregates this command lost a race on
         for attempt in range(1, self.max_attempts + 1):
             with self.lanes.hold(contended):
-                result, lost_on = self._attempt(command, ctx, handler, idempotency_key, record_id)
+                result, lost_on = self._attempt(command, ctx, handler, idempotency_key, record_id, request_print)
             if result is not None:
                 return result
             contended |= lost_on
@@ -126,19 +137,19 @@ class CommandBus:
             code="command.conflict",
         )
 
-    def _attempt(self, command, ctx, handler, idempotency_key, record_id) -> tuple[CommandResult | None, set]:
+    def _attempt(self, command, ctx, handler, idempotency_key, record_id, request_print) -> tuple[CommandResult | None, set]:
         """One try. Returns the result, or None and the ids of the aggregates it lost a race on."""
         uow = UnitOfWork(self.app, ctx)
         uow.load([*command.aggregate_ids(ctx), *([record_id] if record_id else [])])
         if record_id:
-            replay = self._replay(uow, record_id, command)
+            replay = self._replay(uow, record_id, request_print)
             if replay:
                 return replay, set()
         data = handler(command, uow) or {}
         if record_id:
             uow.add(IdempotencyRecord(
                 id=record_id, store_id=ctx.store_id, key=idempotency_key,
-                fingerprint=fingerprint(command), result=data,
+                fingerprint=request_print, result=data,
             ))
         try:
             return CommandResult(position=uow.commit(), data=data), set()
@@ -152,10 +163,10 @@ class CommandBus:
             return None, {aggregate.id for aggregate in uow.changed()}
 
     @staticmethod
-    def _replay(uow: UnitOfWork, record_id, command: Command) -> CommandResult | None:
+    def _replay(uow: UnitOfWork, record_id, request_print: str) -> CommandResult | None:
         record = uow.find(IdempotencyRecord, record_id)
         if record is None:
             return None
-        if record.fingerprint != fingerprint(command):
+        if record.fingerprint != request_print:
             raise IdempotencyKeyReused()
         return CommandResult(position=uow.positions.get(record_id), data=record.result, replayed=True)

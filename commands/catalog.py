@@ -13,6 +13,7 @@ from domain import ids
 from domain.errors import Conflict, InvalidValue
 from domain.product import Product, check_sku
 from domain.stock import StockItem
+from domain.store import Store
 
 
 class CreateProduct(Command):
@@ -22,17 +23,20 @@ class CreateProduct(Command):
     categories: list[str] = Field(default_factory=list, max_length=50)
 
     def aggregate_ids(self, ctx: StoreContext) -> list[UUID]:
-        return [ids.product_id(ctx.store_id, self.handle)]
+        return [ids.product_id(ctx.store_id, self.handle), ctx.store_id]
 
 
 def create_product(cmd: CreateProduct, uow: UnitOfWork) -> dict:
     product_id = ids.product_id(uow.ctx.store_id, cmd.handle)
     if uow.exists(product_id):
         raise Conflict(f"a product with handle {cmd.handle!r} exists", code="product.exists")
-    uow.add(Product.create(
+    product = Product.create(
         product_id, store_id=uow.ctx.store_id, handle=cmd.handle, title=cmd.title,
         description=cmd.description, categories=cmd.categories,
-    ))
+    )
+    # The first product locks the store's currency (see domain/store.py).
+    uow.get(Store, uow.ctx.store_id, "store").note_product_created()
+    uow.add(product)
     return {"product_id": str(product_id)}
 
 

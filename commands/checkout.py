@@ -32,9 +32,11 @@ class Checkout(Command):
     cart_id: UUID
     # The total the buyer saw. If re-pricing changes it, checkout stops so they can look again.
     expected_total: int | None = Field(default=None)
+    # A signed-in customer: the order is theirs, whatever e-mail the cart had.
+    customer_id: UUID | None = None
 
     def aggregate_ids(self, ctx: StoreContext) -> list[UUID]:
-        return [self.cart_id, ctx.store_id]
+        return [self.cart_id, ctx.store_id, *([self.customer_id] if self.customer_id else [])]
 
 
 def token_hash(token: str) -> str:
@@ -45,6 +47,9 @@ def checkout(cmd: Checkout, uow: UnitOfWork) -> dict:
     ctx = uow.ctx
     cart = uow.get(Cart, cmd.cart_id, "cart")
     store = uow.get(Store, ctx.store_id, "store")
+    if cmd.customer_id is not None and cart.is_open:
+        customer = uow.get(Customer, cmd.customer_id, "customer")
+        cart.identify(customer.id, customer.email)
     _check_ready(cart)
     order_id = ids.order_id(ctx.store_id, cart.id)
     stock_ids = {sku: ids.stock_item_id(ctx.store_id, sku) for sku in cart.lines}

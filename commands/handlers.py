@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from commands import cart, catalog, checkout, customers, orders, stock, store
+from commands import admin_users, api_keys, sessions
+from commands import password_reset, wishlist
 
 HANDLERS = {
     store.OpenStore: store.open_store,
@@ -33,4 +35,19 @@ HANDLERS = {
     orders.MarkOrderDelivered: orders.mark_order_delivered,
     orders.CancelOrder: orders.cancel_order,
     orders.RefundOrder: orders.refund_order,
+    api_keys.CreateApiKey: api_keys.create_api_key,
+    api_keys.RotateApiKey: api_keys.rotate_api_key,
+    api_keys.RevokeApiKey: api_keys.revoke_api_key,
+    admin_users.CreateAdminUser: admin_users.create_admin_user,
+    admin_users.ChangeAdminRole: admin_users.change_admin_role,
+    admin_users.DeactivateAdminUser: admin_users.deactivate_admin_user,
+    sessions.SignInCustomer: sessions.sign_in_customer,
+    sessions.SignInAdmin: sessions.sign_in_admin,
+    sessions.SignOut: sessions.sign_out,
+    password_reset.RequestPasswordReset: password_reset.request_password_reset,
+    password_reset.ResetPassword: password_reset.reset_password,
+    wishlist.AddToWishlist: wishlist.add_to_wishlist,
+    wishlist.RemoveFromWishlist: wishlist.remove_from_wishlist,
+    wishlist.MoveWishlistItemToCart: wishlist.move_wishlist_item_to_cart,
+    store.ChangeStoreCurrency: store.change_store_currency,
 }

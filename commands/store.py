@@ -73,3 +73,16 @@ def set_shipping_zones(cmd: SetShippingZones, uow: UnitOfWork) -> dict:
         raise InvalidValue("shipping_zones", f"malformed zone: {error}", code="shipping.invalid_zone") from None
     store.set_shipping_zones(zones)
     return {}
+
+
+class ChangeStoreCurrency(Command):
+    currency: str = Field(max_length=3)
+
+    def aggregate_ids(self, ctx: StoreContext) -> list[UUID]:
+        return [ctx.store_id]
+
+
+def change_store_currency(cmd: ChangeStoreCurrency, uow: UnitOfWork) -> dict:
+    store = uow.get(Store, uow.ctx.store_id, "store")
+    store.change_currency(cmd.currency)
+    return {"currency": store.currency}

@@ -4,14 +4,23 @@ Importing this package imports every aggregate, which registers every event
 topic: a process that only reads history can then resolve all of them.
 """
 
+from domain.admin_user import AdminUser
+from domain.api_key import ApiKey
 from domain.cart import Cart
 from domain.customer import Customer
 from domain.idempotency import IdempotencyRecord
 from domain.order import Order
+from domain.password_reset import PasswordResetRequest
 from domain.product import Product
+from domain.session import Session
 from domain.stock import StockItem
 from domain.store import Store
+from domain.wishlist import Wishlist
 
-AGGREGATES = (Store, Product, StockItem, Customer, Cart, Order, IdempotencyRecord)
+AGGREGATES = (Store, Product, StockItem, Customer, Cart, Order, IdempotencyRecord, PasswordResetRequest, Wishlist,
+              ApiKey, AdminUser, Session)
 
-__all__ = ["AGGREGATES", "Cart", "Customer", "IdempotencyRecord", "Order", "Product", "StockItem", "Store"]
+__all__ = [
+    "AGGREGATES", "Cart", "Customer", "IdempotencyRecord", "Order", "Product", "StockItem", "Store",
+    "PasswordResetRequest", "Wishlist", "ApiKey", "AdminUser", "Session",
+]

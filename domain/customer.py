@@ -41,6 +41,8 @@ def check_address(address: dict, field: str = "address") -> dict:
 
 class Customer(Aggregate):
     TOPIC = "trafi.customer.v1"
+    # Snapshots taken before this counter existed do not carry it; they start from here.
+    credentials_version = 0
 
     @event("Created", topic="trafi.customer.registered.v1")
     def __init__(self, id: UUID, store_id: UUID, email: PersonalData, password_hash: str | None):
@@ -48,6 +50,10 @@ class Customer(Aggregate):
         self.email = email
         self.password_hash = password_hash
         self.addresses: dict[str, dict] = {}  # address id → {"country": …, "details": PersonalData}
+        # How many times the password changed. Counted by the mutators, not carried by any
+        # event, so streams written before it existed replay to the right count. A reset
+        # link remembers the count it was issued at: any change of password voids it.
+        self.credentials_version = 0
 
     @property
     def is_guest(self) -> bool:
@@ -63,6 +69,7 @@ class Customer(Aggregate):
     @event("PasswordSet", topic="trafi.customer.password_set.v1")
     def _password_set(self, password_hash: str) -> None:
         self.password_hash = password_hash
+        self.credentials_version += 1
 
     def add_address(self, address_id: str, address: dict) -> None:
         cleaned = check_address(address)

@@ -71,3 +71,13 @@ class InsufficientStock(DomainError):
         self.sku = sku
         self.requested = requested
         self.available = available
+
+
+class InvalidCredentials(DomainError):
+    """Sign-in failed. One error for every cause (unknown e-mail, guest, wrong password,
+    deactivated user), so that the answer never reveals which accounts exist."""
+
+    code = "auth.invalid_credentials"
+
+    def __init__(self) -> None:
+        super().__init__("e-mail or password is incorrect")

@@ -39,3 +39,13 @@ def order_id(store: UUID, cart: UUID) -> UUID:
 
 def idempotency_id(store: UUID, key: str) -> UUID:
     return _scoped(store, "idempotency", key)
+
+
+def admin_user_id(store: UUID, email: str) -> UUID:
+    # Same e-mail → same admin user: a second invitation collides instead of duplicating.
+    return _scoped(store, "admin_user", email.strip().lower())
+
+
+def wishlist_id(store: UUID, customer: UUID) -> UUID:
+    # One wishlist per customer: its id follows from the customer, so the first add creates it.
+    return _scoped(store, "wishlist", str(customer))

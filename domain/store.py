@@ -1,4 +1,9 @@
-"""Store: the tenant. Currency, tax mode, origin country and shipping zones."""
+"""Store: the tenant. Currency, tax mode, origin country and shipping zones.
+
+The currency may change only until the first product exists: prices are bare
+minor units in the store's currency, so changing it later would silently
+re-denominate every price, cart and order total.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import InvalidValue
+from domain.errors import Conflict, InvalidValue
 from domain.money import Rounding, check_currency
 from domain.pricing.shipping import ShippingZone, validate_zones
 from domain.pricing.tax import EU_COUNTRIES
@@ -40,6 +45,7 @@ class Store(Aggregate):
         self.origin_country = origin_country
         self.rounding = rounding
         self.shipping_zones: list[dict] = []
+        self.has_products = False
 
     @classmethod
     def open(
@@ -96,3 +102,30 @@ class Store(Aggregate):
     @property
     def rounding_mode(self) -> Rounding:
         return Rounding(self.rounding)
+
+    def change_currency(self, currency: str) -> None:
+        if self.has_products:
+            raise Conflict(
+                "the currency cannot change once the store has products (their prices are in it)",
+                code="store.currency_locked",
+            )
+        currency = check_currency(currency)
+        if currency != self.currency:
+            self._currency_changed(currency=currency)
+
+    @event("CurrencyChanged", topic="trafi.store.currency_changed.v1")
+    def _currency_changed(self, currency: str) -> None:
+        self.currency = currency
+
+    def note_product_created(self) -> None:
+        """Called with every new product; records only the first, which locks the currency.
+
+        On the store's own stream, so that a currency change and a first product
+        racing each other conflict on the store's version: one of them sees the other.
+        """
+        if not self.has_products:
+            self._product_catalogue_started()
+
+    @event("ProductCatalogueStarted", topic="trafi.store.product_catalogue_started.v1")
+    def _product_catalogue_started(self) -> None:
+        self.has_products = True

@@ -19,6 +19,8 @@ from projections.read_models.catalogue import StorefrontCatalogue
 from projections.read_models.dashboard import DashboardMetrics
 from projections.read_models.orders import OrderList
 from projections.read_models.stock import StockLevels
+from projections.read_models.access import AccessList
+from projections.read_models.customers import CustomerList
 
 BUILT_IN: tuple[type[Projection], ...] = (
     OrderList,
@@ -27,6 +29,8 @@ BUILT_IN: tuple[type[Projection], ...] = (
     StorefrontCatalogue,
     DashboardMetrics,
     AuditChain,
+    AccessList,
+    CustomerList,
 )
 
 

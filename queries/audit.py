@@ -23,14 +23,17 @@ from __future__ import annotations
 import csv
 import json
 from datetime import datetime, timezone
-from typing import IO, Iterable, Iterator
+from typing import IO, Any, Iterable, Iterator
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 
 from commands.application import TrafiApplication
+from commands.context import StoreContext
 from domain.envelope import ENVELOPE_FIELDS, aggregate_type_of, build_envelope, json_safe, store_id_at_creation, utc_iso
 from domain.errors import InvalidValue, NotFound
+from queries.model import QueryModel
+from queries.pagination import DEFAULT_PAGE_SIZE, Page, check_limit, decode_cursor, encode_cursor
 
 
 def parse_moment(text: str | datetime) -> datetime:
@@ -150,6 +153,108 @@ class AuditService:
                     topic=notification.topic, event=event, store_id=store,
                 )
             position = batch[-1].id
+
+    # --- one store's view (the HTTP API) ------------------------------------------------------
+    # The methods above read any aggregate by id, for operators and the CLI. These take the
+    # caller's store: another store's aggregate is "not found", exactly like a missing one.
+    def store_state_at(
+        self, ctx: StoreContext, aggregate_id: UUID, *, version: int | None = None,
+        as_of: datetime | str | None = None, min_position: int | None = None,
+    ) -> AuditState:
+        """`state_at` for an aggregate of the caller's store, credential hashes redacted.
+
+        `min_position` is accepted like on every query and needs no waiting: this reads the log itself.
+        """
+        self._check_owned(ctx, aggregate_id)
+        moment = in_range(as_of) if as_of is not None else None
+        found = self.state_at(aggregate_id, version=version, as_of=moment)
+        return AuditState(**{**found, "state": redacted(found["state"])})
+
+    def store_history(
+        self, ctx: StoreContext, aggregate_id: UUID, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None,
+        min_position: int | None = None,
+    ) -> Page[AuditEvent]:
+        """One page of an aggregate's events, oldest first, as envelopes (credential hashes redacted).
+
+        Reads the aggregate's own stream (an index range), never a scan of the whole log
+        as `history()` does. A stream orders events by version, which is why
+        `position` (the place in the whole log) is not given here.
+        """
+        check_limit(limit)
+        after = _version_cursor(cursor) if cursor is not None else 0
+        store = self._check_owned(ctx, aggregate_id)
+        stored = self.app.recorder.select_events(aggregate_id, gt=after, limit=limit + 1)
+        items = tuple(
+            AuditEvent(**{**envelope, "data": redacted(envelope["data"])})
+            for envelope in (
+                build_envelope(position=None, aggregate_id=aggregate_id, version=event.originator_version,
+                               topic=event.topic, event=self.app.mapper.to_domain_event(event), store_id=store)
+                for event in stored[:limit]
+            )
+        )
+        more = len(stored) > limit
+        return Page(items=items, next_cursor=encode_cursor((str(items[-1].version),)) if more else None)
+
+    def _check_owned(self, ctx: StoreContext, aggregate_id: UUID) -> UUID:
+        """The aggregate's store (from its creation event), if it is the caller's; else NotFound."""
+        first = self._event(aggregate_id)
+        store = store_id_at_creation(first.topic, self.app.mapper.to_domain_event(first)) if first else None
+        if store != ctx.store_id:
+            raise NotFound("aggregate", aggregate_id)
+        return store
+
+
+class AuditState(QueryModel):
+    aggregate_id: UUID
+    aggregate_type: str
+    version: int
+    timestamp: datetime  # when this version was written
+    created_at: datetime
+    state: dict[str, Any]
+
+
+class AuditEvent(QueryModel):
+    """One event as an envelope (domain/envelope.py)."""
+
+    event_id: UUID
+    position: int | None
+    store_id: UUID | None
+    aggregate_type: str
+    aggregate_id: UUID
+    version: int
+    type: str
+    occurred_at: datetime
+    data: dict[str, Any]
+
+
+REDACTED = "[redacted]"
+# Hashes of passwords and tokens say nothing an auditor needs (that one changed is in the
+# event type), and a password hash is worth an offline attack.
+CREDENTIAL_FIELDS = frozenset({"password_hash", "secret_hash", "previous_hash", "token_hash"})
+
+
+def redacted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: REDACTED if k in CREDENTIAL_FIELDS and v is not None else redacted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redacted(v) for v in value]
+    return value
+
+
+def in_range(text: datetime | str) -> datetime:
+    """`parse_moment`, and in UTC: a moment at the edge of the calendar (year 1 at +14:00) is refused, not crashed on."""
+    moment = parse_moment(text)
+    try:
+        return moment.astimezone(timezone.utc)
+    except (OverflowError, ValueError):
+        raise InvalidValue("as_of", "out of the supported range of dates", code="audit.invalid_moment") from None
+
+
+def _version_cursor(cursor: str) -> int:
+    (version,) = decode_cursor(cursor, 1)
+    if not (version.isascii() and version.isdigit() and len(version) <= 18):
+        raise InvalidValue("cursor", "not a cursor of this list", code="query.invalid_cursor")
+    return int(version)
 
 
 def describe(aggregate) -> dict:

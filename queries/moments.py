@@ -6,7 +6,7 @@ rather than guessed.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 from domain.errors import InvalidValue
 from projections.read_models.timestamps import utc_text
@@ -15,6 +15,10 @@ from projections.read_models.timestamps import utc_text
 def require_aware(field: str, value: object) -> datetime:
     if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
         raise InvalidValue(field, "must be a datetime with a time zone", code="query.naive_datetime")
+    try:
+        value.astimezone(timezone.utc)  # year 1 at +14:00 has no UTC equivalent
+    except OverflowError:
+        raise InvalidValue(field, "is outside the supported range of dates", code="query.datetime_out_of_range") from None
     return value
 
 

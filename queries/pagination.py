@@ -44,9 +44,20 @@ def decode_cursor(cursor: str, size: int) -> tuple[str, ...]:
         key = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
     except (AttributeError, TypeError, UnicodeError, ValueError, binascii.Error):
         key = None
-    if not (isinstance(key, list) and len(key) == size and all(isinstance(part, str) for part in key)):
+    if not (isinstance(key, list) and len(key) == size and all(_storable(part) for part in key)):
         raise InvalidValue("cursor", "not a cursor of this list", code="query.invalid_cursor")
     return tuple(key)
+
+
+def _storable(part: object) -> bool:
+    """Text a database will take as a parameter: no NUL (PostgreSQL refuses it), no lone surrogate (not UTF-8)."""
+    if not isinstance(part, str) or "\x00" in part:
+        return False
+    try:
+        part.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def page_of(rows: list, limit: int, key_of, to_item) -> Page:

@@ -43,6 +43,11 @@ def seed_small_store(bus: CommandBus, slug: str | None = None, *, stock: int = 1
     slug = slug or f"shop-{uuid4().hex[:8]}"
     ctx = StoreContext(store_id=ids.store_id(slug), actor="test")
     bus.execute(OpenStore(slug=slug, name="Test Shop", currency="EUR", prices_include_tax=True, origin_country="DE"), ctx)
+    return fill_store(bus, ctx, stock=stock)
+
+
+def fill_store(bus: CommandBus, ctx: StoreContext, *, stock: int = 100) -> Shop:
+    """Shipping zones and three active products (with stock) in an open store."""
     bus.execute(SetShippingZones(zones=ZONES), ctx)
     shop = Shop(ctx)
     for handle, sku, price, cost, tax_class in [

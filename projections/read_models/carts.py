@@ -64,6 +64,12 @@ class CartView(Projection):
             (json.dumps(event.zones, sort_keys=True), str(event.originator_id)),
         )
 
+    @handles(Store.CurrencyChanged)
+    def currency_changed(self, tx, event) -> None:
+        tx.execute(
+            "UPDATE rm_cart_stores SET currency = %s WHERE store_id = %s", (event.currency, str(event.originator_id))
+        )
+
     # --- carts ---------------------------------------------------------------------------
     @handles(Cart.Created)
     def created(self, tx, event) -> None:

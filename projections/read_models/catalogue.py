@@ -64,6 +64,13 @@ class StorefrontCatalogue(Projection):
             (int(event.prices_include_tax), str(event.originator_id)),
         )
 
+    @handles(Store.CurrencyChanged)
+    def currency_changed(self, tx, event) -> None:
+        tx.execute(
+            "UPDATE rm_catalogue_stores SET currency = %s WHERE store_id = %s",
+            (event.currency, str(event.originator_id)),
+        )
+
     # --- products --------------------------------------------------------------------------
     @handles(Product.Created)
     def product_created(self, tx, event) -> None:

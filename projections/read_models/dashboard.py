@@ -57,6 +57,13 @@ class DashboardMetrics(Projection):
     def store_opened(self, tx, event) -> None:
         tx.execute("INSERT INTO rm_dashboard_stores VALUES (%s, %s)", (str(event.originator_id), event.currency))
 
+    @handles(Store.CurrencyChanged)
+    def currency_changed(self, tx, event) -> None:
+        tx.execute(
+            "UPDATE rm_dashboard_stores SET currency = %s WHERE store_id = %s",
+            (event.currency, str(event.originator_id)),
+        )
+
     @handles(Product.Created)
     def product_created(self, tx, event) -> None:
         tx.execute(

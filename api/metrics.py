@@ -1,0 +1,61 @@
+"""Prometheus metrics: per-route latency, command retries and conflicts, projection lag.
+
+Each app has its own registry (tests build many apps in one process). Counters the
+command bus already keeps and projection lag are read when scraped, by a collector,
+so the hot path pays for nothing but the latency histogram.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class _Collector:
+    def __init__(self, bus_stats: Callable[[], object], projection_lag: Callable[[], list], rate_limited: Callable[[], int]):
+        self.bus_stats = bus_stats
+        self.projection_lag = projection_lag
+        self.rate_limited = rate_limited
+
+    def collect(self):
+        stats = self.bus_stats()
+        yield CounterMetricFamily("trafi_commands", "Commands executed by this process", value=stats.commands)
+        yield CounterMetricFamily(
+            "trafi_command_retries", "Command attempts retried after losing a race on an aggregate version",
+            value=stats.retries,
+        )
+        yield CounterMetricFamily(
+            "trafi_command_conflicts", "Commands given up with 409 after every retry lost", value=stats.conflicts,
+        )
+        yield CounterMetricFamily("trafi_rate_limited", "Requests refused with 429", value=self.rate_limited())
+        events = GaugeMetricFamily("trafi_projection_lag_events", "Events a projection has not applied yet",
+                                   labels=["projection"])
+        seconds = GaugeMetricFamily("trafi_projection_lag_seconds", "Age of the oldest event not applied yet",
+                                    labels=["projection"])
+        for status in self.projection_lag():
+            events.add_metric([status.name], status.lag_events)
+            seconds.add_metric([status.name], status.lag_seconds or 0.0)
+        yield events
+        yield seconds
+
+
+class ApiMetrics:
+    def __init__(self):
+        self.registry = CollectorRegistry()
+        self.latency = Histogram(
+            "trafi_http_request_duration_seconds", "Time to answer a request, by route template",
+            ["method", "route", "status"], buckets=LATENCY_BUCKETS, registry=self.registry,
+        )
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.latency.labels(method, route, str(status)).observe(seconds)
+
+    def watch(self, *, bus_stats, projection_lag, rate_limited) -> None:
+        self.registry.register(_Collector(bus_stats, projection_lag, rate_limited))
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,139 @@
+"""Everything a request handler may use, built once per API process from the settings.
+
+Routers get these through `Depends(services)`; nothing in `api/` holds business rules —
+commands go to the bus, reads go to the query services.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from uuid import UUID
+
+from fastapi import Request
+
+from api.auth import Authenticator
+from api.mailer import LogMailer, Mailer, SmtpMailer
+from api.metrics import ApiMetrics
+from api.ratelimit import RateLimiter, limiter_for
+from api.settings import ApiSettings
+from commands.application import TrafiApplication
+from commands.bus import CommandBus
+from domain import tokens
+from projections import registry
+from projections.projection import Projection
+from projections.read_models.access import record_api_key_use
+from projections.status import ProjectionStatus, projection_status
+from projections.views import ViewStore
+from projections.worker import ProjectionWorker
+from queries.admin_catalog import AdminCatalogQueries
+from queries.access import AccessQueries
+from queries.audit import AuditService
+from queries.carts import CartQueries
+from queries.catalogue import CatalogueQueries
+from queries.customers import CustomerQueries
+from queries.dashboard import DashboardQueries
+from queries.orders import OrderQueries
+from queries.stock import StockQueries
+from queries.store_settings import StoreSettingsQueries
+
+log = logging.getLogger("trafi.api")
+
+
+@dataclass
+class Queries:
+    orders: OrderQueries
+    carts: CartQueries
+    catalogue: CatalogueQueries
+    stock: StockQueries
+    customers: CustomerQueries
+    dashboard: DashboardQueries
+    audit: AuditService
+    access: AccessQueries
+    admin_catalog: AdminCatalogQueries
+    store_settings: StoreSettingsQueries
+
+    @classmethod
+    def over(cls, app: TrafiApplication, views: ViewStore) -> Queries:
+        return cls(
+            orders=OrderQueries(views), carts=CartQueries(views), catalogue=CatalogueQueries(views),
+            stock=StockQueries(views), customers=CustomerQueries(views), dashboard=DashboardQueries(views),
+            audit=AuditService(app), access=AccessQueries(views),
+            admin_catalog=AdminCatalogQueries(views, app), store_settings=StoreSettingsQueries(app),
+        )
+
+
+@dataclass
+class Services:
+    settings: ApiSettings
+    app: TrafiApplication
+    bus: CommandBus
+    views: ViewStore
+    queries: Queries
+    auth: Authenticator
+    limiter: RateLimiter
+    metrics: ApiMetrics
+    mailer: Mailer
+    projections: list[Projection]
+    worker: ProjectionWorker | None = None
+    owns_app: bool = field(default=True, repr=False)
+
+    def token(self, kind: str, token_id: UUID, generation: int = 0) -> str:
+        return tokens.derive(self.settings.secret_key, kind, token_id, generation)
+
+    def projection_lag(self) -> list[ProjectionStatus]:
+        return [projection_status(self.app, self.views, p) for p in self.projections]
+
+    def start(self) -> None:
+        if self.settings.embedded_projections and self.worker is None:
+            self.worker = ProjectionWorker(self.app, self.views, self.projections).start()
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
+        if self.owns_app:
+            self.views.close()
+            self.app.close()
+
+
+def record_key_usage(views: ViewStore):
+    def record(store_id: UUID, key_id: UUID, at: datetime) -> None:
+        try:
+            record_api_key_use(views, store_id, key_id, at)
+        except Exception as error:  # bookkeeping must never fail a request
+            log.warning("could not record API key usage: %s", error)
+
+    return record
+
+
+def build_services(
+    settings: ApiSettings, *, app: TrafiApplication | None = None, views: ViewStore | None = None,
+    mailer: Mailer | None = None,
+) -> Services:
+    owns_app = app is None
+    app = app or TrafiApplication(settings.event_store)
+    views = views or ViewStore(settings.event_store)
+    projections = registry.select(None)
+    with views.transaction() as tx:  # the read models' tables exist before the first query
+        for projection in projections:
+            projection.setup(tx)
+    if mailer is None:
+        mailer = (SmtpMailer(settings.smtp_host, settings.smtp_port, settings.mail_from)
+                  if settings.smtp_host else LogMailer())
+    bus = CommandBus(app)
+    metrics = ApiMetrics()
+    limiter = limiter_for(settings.redis_url)
+    services = Services(
+        settings=settings, app=app, bus=bus, views=views, queries=Queries.over(app, views),
+        auth=Authenticator(app, record_usage=record_key_usage(views)), limiter=limiter, metrics=metrics,
+        mailer=mailer, projections=projections, owns_app=owns_app,
+    )
+    metrics.watch(bus_stats=lambda: bus.stats, projection_lag=services.projection_lag,
+                  rate_limited=lambda: limiter.refused)
+    return services
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services
