@@ -27,6 +27,7 @@ from typing import Callable
 from uuid import UUID
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from api.problems import ApiProblem
@@ -88,6 +89,16 @@ class Authenticator:
         """Drop every cached credential (after a revocation, rotation, sign-out or role change)."""
         with self._lock:
             self._cache.clear()
+
+    def cached_principal(self, token: str) -> Principal | None | bool:
+        """The cached answer for `token`: a Principal, None (known bad), or False (not cached: verify)."""
+        hit = self._cache.get(tokens.token_hash(token))
+        if hit is None or hit[0] <= time.monotonic():
+            return False
+        found = hit[1]
+        if isinstance(found, Principal) and found.kind != "admin":
+            self._note_usage(found)
+        return found if isinstance(found, Principal) else None
 
     def _cached(self, token: str, verify: Callable[[str], object]):
         digest = tokens.token_hash(token)
@@ -179,6 +190,11 @@ def _services(request: Request):
     return request.app.state.services
 
 
+# The dependencies below are `async def` on purpose: FastAPI runs a plain `def` dependency in the
+# thread pool, one hand-off per dependency per request. They do no I/O except on a cache miss,
+# which goes to the thread pool explicitly.
+
+
 def _rate_limit(limiter: RateLimiter, key: str, rate) -> None:
     retry_after = limiter.check(key, rate)
     if retry_after is not None:
@@ -186,14 +202,16 @@ def _rate_limit(limiter: RateLimiter, key: str, rate) -> None:
                          headers={"Retry-After": str(retry_after)})
 
 
-def authenticated(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Principal:
+async def authenticated(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Principal:
     services = _services(request)
     settings: ApiSettings = services.settings
     if credentials is None:
         _rate_limit(services.limiter, f"anon:{_client_address(request)}", settings.anonymous_rate)
         raise ApiProblem(401, "auth.missing_credentials", "send an API key or session as `Authorization: Bearer …`",
                          field="Authorization", headers={"WWW-Authenticate": "Bearer"})
-    principal = services.auth.principal(credentials.credentials)
+    principal = services.auth.cached_principal(credentials.credentials)
+    if principal is False:
+        principal = await run_in_threadpool(services.auth.principal, credentials.credentials)
     if principal is None:
         _rate_limit(services.limiter, f"anon:{_client_address(request)}", settings.anonymous_rate)
         raise _invalid()
@@ -207,20 +225,20 @@ def authenticated(request: Request, credentials: HTTPAuthorizationCredentials | 
     return principal
 
 
-def storefront(principal: Principal = Depends(authenticated)) -> Principal:
+async def storefront(principal: Principal = Depends(authenticated)) -> Principal:
     if principal.kind == "admin":
         raise ApiProblem(403, "auth.wrong_key_kind", "storefront routes take a publishable or secret API key",
                          field="Authorization")
     return principal
 
 
-def signed_in_customer(
+async def signed_in_customer(
     request: Request, principal: Principal = Depends(storefront), token: str | None = Depends(_customer_header),
 ) -> CustomerSession:
     if not token:
         raise ApiProblem(401, "auth.missing_credentials", "sign in and send the session as `X-Customer-Session`",
                          field="X-Customer-Session")
-    found = _services(request).auth.customer_session(token, principal.store_id)
+    found = await run_in_threadpool(_services(request).auth.customer_session, token, principal.store_id)
     if found is None:
         raise ApiProblem(401, "auth.invalid_token", "the customer session is unknown, expired or signed out",
                          field="X-Customer-Session")
@@ -229,12 +247,12 @@ def signed_in_customer(
     return CustomerSession(principal, session_id, customer_id)
 
 
-def optional_customer(request: Request, principal: Principal = Depends(storefront),
-                      token: str | None = Depends(_customer_header)) -> CustomerSession | None:
+async def optional_customer(request: Request, principal: Principal = Depends(storefront),
+                            token: str | None = Depends(_customer_header)) -> CustomerSession | None:
     """The signed-in customer if a session is sent (checkout works for guests too)."""
     if not token:
         return None
-    return signed_in_customer(request, principal, token)
+    return await signed_in_customer(request, principal, token)
 
 
 @lru_cache(maxsize=None)
@@ -245,7 +263,7 @@ def require(permission: str):
     are the same dependency and FastAPI resolves it once per request.
     """
 
-    def check(principal: Principal = Depends(authenticated)) -> Principal:
+    async def check(principal: Principal = Depends(authenticated)) -> Principal:
         if principal.kind == "publishable":
             raise ApiProblem(403, "auth.wrong_key_kind", "admin routes take a secret key or an admin session",
                              field="Authorization")

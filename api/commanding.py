@@ -14,11 +14,13 @@ as `min_position` to a GET to read your own write.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from commands.base import Command
@@ -31,13 +33,16 @@ IdempotencyKey = Annotated[str | None, Header(
     description="Any unique string (a UUID is ideal). Retrying with the same key and body returns the first response.",
 )]
 
-def _min_position(request: Request, min_position: Annotated[int | None, Query(
+async def _min_position(request: Request, min_position: Annotated[int | None, Query(
     ge=0, le=2**62,
     description="Wait (up to 2 s) until the read model has applied this position — the `X-Trafi-Position` of your write",
 )] = None) -> int | None:
     # A position the event store has not reached yet was never returned by a write: waiting for it
     # would only time out, so it is refused at once.
-    if min_position is not None and min_position > (request.app.state.services.app.recorder.max_notification_id() or 0):
+    if min_position is None:
+        return None
+    head = await run_in_threadpool(request.app.state.services.app.recorder.max_notification_id)
+    if min_position > (head or 0):
         raise InvalidValue("min_position", "no write has reached this position yet", code="query.position_not_written")
     return min_position
 
@@ -46,6 +51,11 @@ MinPosition = Annotated[int | None, Depends(_min_position)]
 
 
 def request_fingerprint(request: Request, payload: BaseModel | None, actor: str) -> str:
+    """What "the same request" is, as an HMAC keyed by the server's secret.
+
+    Keyed, because the fingerprint is stored with the command's events and a body
+    may hold a password: a plain hash of it would be a guessable password hash.
+    """
     route = request.scope.get("route")
     parts = {
         "method": request.method,
@@ -54,7 +64,8 @@ def request_fingerprint(request: Request, payload: BaseModel | None, actor: str)
         "body": payload.model_dump(mode="json") if payload is not None else None,
         "actor": actor,
     }
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+    secret = request.app.state.services.settings.secret_key
+    return hmac.new(secret, json.dumps(parts, sort_keys=True, default=str).encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass
@@ -74,5 +85,5 @@ class CommandGateway:
         return result
 
 
-def command_gateway(request: Request, response: Response, idempotency_key: IdempotencyKey = None) -> CommandGateway:
+async def command_gateway(request: Request, response: Response, idempotency_key: IdempotencyKey = None) -> CommandGateway:
     return CommandGateway(request, response, idempotency_key)

@@ -6,6 +6,7 @@ those costs a task and a queue per request, and this sits on the hot path.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -45,13 +46,16 @@ def _header(scope, name: bytes) -> bytes | None:
 
 
 def _too_large(request_id: str, limit: int) -> tuple[dict, dict]:
-    reason = f"the request body is larger than {limit} bytes"
-    body = (
-        '{"type":"https://trafi.dev/problems/request.too_large","title":"%s","status":413,"detail":"%s",'
-        '"code":"request.too_large","field":"body","reason":"%s","request_id":"%s"}'
-        % (TITLES[413], reason, reason, request_id)
-    ).encode()
-    start = {"type": "http.response.start", "status": 413, "headers": [
+    return _problem(request_id, 413, "request.too_large", f"the request body is larger than {limit} bytes", "body")
+
+
+def _problem(request_id: str, status: int, code: str, reason: str, field: str) -> tuple[dict, dict]:
+    """A problem answered before the application runs (so without its exception handlers)."""
+    body = json.dumps({
+        "type": f"https://trafi.dev/problems/{code}", "title": TITLES[status], "status": status, "detail": reason,
+        "code": code, "field": field, "reason": reason, "request_id": request_id,
+    }).encode()
+    start = {"type": "http.response.start", "status": status, "headers": [
         (b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode()),
         (b"x-request-id", request_id.encode()), *SECURITY_HEADERS, API_CSP, NO_STORE,
     ]}
@@ -73,6 +77,14 @@ class EdgeMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
         limit = self.max_body_bytes
+
+        if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b"").lower():
+            # No id, handle or filter contains a NUL; PostgreSQL text cannot even hold one.
+            start, body = _problem(request_id, 422, "request.nul_character", "the URL must not contain NUL characters",
+                                   "path")
+            await send(start)
+            await send(body)
+            return self._log(scope, request_id, 422, started)
 
         declared = _header(scope, b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
@@ -108,6 +120,7 @@ class EdgeMiddleware:
                     await send(start)
                     await send(body)
                 return
+            if message["type"] == "http.response.start":
                 status = message["status"]
                 started_response = True
                 headers = list(message.get("headers", ()))

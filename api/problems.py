@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from domain.errors import Conflict, DomainError, InsufficientStock, InvalidTransition, NotFound
 
@@ -35,6 +35,9 @@ STATUS_BY_CODE = {
     "request.too_large": 413,
     "rate_limited": 429,
     "auth.scope_escalation": 403,
+    # The address or wishlist item named in the path is not there: a missing resource.
+    "customer.unknown_address": 404,
+    "wishlist.unknown_item": 404,
 }
 
 TITLES = {
@@ -129,6 +132,17 @@ def install(app: FastAPI) -> None:
     async def validation_error(request: Request, error: RequestValidationError):
         errors = _validation_errors(error)
         first = errors[0] if errors else {"field": None, "reason": "invalid request", "code": "validation.invalid"}
+        return problem_response(request, 422, first["code"], first["reason"], field=first["field"], errors=errors)
+
+    @app.exception_handler(ValidationError)
+    async def command_validation_error(request: Request, error: ValidationError):
+        # A command built from request data refused a value the request model let through.
+        errors = [
+            {"field": _location(e.get("loc", ())) or None, "reason": e.get("msg", "invalid"),
+             "code": f"validation.{e.get('type', 'invalid')}"}
+            for e in error.errors()
+        ]
+        first = errors[0]
         return problem_response(request, 422, first["code"], first["reason"], field=first["field"], errors=errors)
 
     @app.exception_handler(HTTPException)

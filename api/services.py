@@ -29,13 +29,15 @@ from projections.views import ViewStore
 from projections.worker import ProjectionWorker
 from queries.admin_catalog import AdminCatalogQueries
 from queries.access import AccessQueries
+from queries.accounts import AccountQueries
 from queries.audit import AuditService
 from queries.carts import CartQueries
 from queries.catalogue import CatalogueQueries
-from queries.customers import CustomerQueries
+from queries.customers import CustomerListQueries, CustomerQueries
 from queries.dashboard import DashboardQueries
 from queries.orders import OrderQueries
 from queries.stock import StockQueries
+from queries.wishlist import WishlistQueries
 from queries.store_settings import StoreSettingsQueries
 
 log = logging.getLogger("trafi.api")
@@ -53,6 +55,9 @@ class Queries:
     access: AccessQueries
     admin_catalog: AdminCatalogQueries
     store_settings: StoreSettingsQueries
+    accounts: AccountQueries
+    wishlist: WishlistQueries
+    customer_list: CustomerListQueries
 
     @classmethod
     def over(cls, app: TrafiApplication, views: ViewStore) -> Queries:
@@ -61,6 +66,7 @@ class Queries:
             stock=StockQueries(views), customers=CustomerQueries(views), dashboard=DashboardQueries(views),
             audit=AuditService(app), access=AccessQueries(views),
             admin_catalog=AdminCatalogQueries(views, app), store_settings=StoreSettingsQueries(app),
+            accounts=AccountQueries(app), wishlist=WishlistQueries(app), customer_list=CustomerListQueries(views),
         )
 
 
@@ -135,5 +141,5 @@ def build_services(
     return services
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:  # async: no thread-pool hand-off for a lookup
     return request.app.state.services

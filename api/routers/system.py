@@ -36,7 +36,7 @@ class Readiness(BaseModel):
 
 
 @router.get("/healthz", summary="Liveness: the process answers", response_model=Health)
-def healthz() -> Health:
+async def healthz() -> Health:
     return Health(status="ok")
 
 
@@ -72,5 +72,5 @@ def metrics(svc: Services = Depends(services)) -> Response:
 
 @router.get("/v1/noop", summary="Does nothing: the baseline for load tests", response_model=Health,
             include_in_schema=True)
-def noop() -> Health:
+async def noop() -> Health:
     return Health(status="ok")

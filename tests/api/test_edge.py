@@ -118,3 +118,9 @@ def test_metrics_expose_route_latency_command_retries_and_projection_lag(api):
 def test_readyz_reports_the_store_and_every_projection(api):
     body = api.client.get("/readyz").json()
     assert body["event_store"] == "ok" and {p["name"] for p in body["projections"]} >= {"order_list", "cart_view"}
+
+
+def test_a_nul_in_the_url_is_a_422_problem(api):
+    for url in ("/v1/products/a%00b", "/v1/products?cursor=%00"):
+        response = api.client.get(url, headers=api.store.storefront)
+        assert response.status_code == 422 and response.json()["code"] == "request.nul_character", url

@@ -96,8 +96,9 @@ def test_a_product_of_another_store_cannot_go_into_a_cart(api):
 
 
 def test_catalogue_lists_this_stores_products_only(api):
-    ours = api.client.get("/v1/products", headers=api.store.storefront).json()["items"]
-    theirs = api.client.get("/v1/products", headers=api.other.storefront).json()["items"]
+    seeded = {"min_position": api.services.app.recorder.max_notification_id()}
+    ours = api.client.get("/v1/products", params=seeded, headers=api.store.storefront).json()["items"]
+    theirs = api.client.get("/v1/products", params=seeded, headers=api.other.storefront).json()["items"]
     assert {p["product_id"] for p in ours}.isdisjoint({p["product_id"] for p in theirs})
     assert {p["handle"] for p in ours} == {"mug", "book", "tee"}
     assert api.client.get("/v1/products/mug", headers=api.store.storefront).json()["variants"][0]["sku"] == "MUG-1"
@@ -120,3 +121,10 @@ def test_domain_rule_violations_are_422_with_a_stable_code(api):
     response = api.client.post("/v1/carts", json={"currency": "USD"}, headers=api.store.storefront)
     assert response.status_code == 422 and response.json()["code"] == "money.currency_mismatch"
     assert response.json()["field"] == "currency"
+
+
+def test_nul_characters_are_refused_before_they_reach_an_event(api):
+    response = api.client.post("/v1/carts", json={"currency": "EUR", "email": "a\u0000b@example.com"},
+                               headers=api.store.storefront)
+    assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
+    assert response.json()["field"] == "email" and "NUL" in response.json()["reason"]
