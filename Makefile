@@ -16,10 +16,14 @@ install: $(VENV)/bin/activate
 install-test: $(VENV)/bin/activate
 	$(PIP) install --quiet -e '.[test]'
 
-# PostgreSQL is part of the machine; start it if it is down (tests never skip it).
+# PostgreSQL and Redis are part of the machine; start them if they are down (tests never skip them).
 services:
 	@pg_isready -h 127.0.0.1 -p 5432 -q || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
-	@for i in $$(seq 1 30); do pg_isready -h 127.0.0.1 -p 5432 -q && exit 0; sleep 1; done; echo "PostgreSQL did not start" >&2; exit 1
+	@for i in $$(seq 1 30); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 1; done
+	@pg_isready -h 127.0.0.1 -p 5432 -q || { echo "PostgreSQL did not start" >&2; exit 1; }
+	@command -v redis-server >/dev/null || { apt-get update -q && apt-get install -y -q redis-server; }
+	@redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 || redis-server --bind 127.0.0.1 --port 6379 --save '' --appendonly no --daemonize yes
+	@for i in $$(seq 1 30); do redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && exit 0; sleep 1; done; echo "Redis did not start" >&2; exit 1
 
 ## README command 1: the embedded demo (SQLite event store, seeded demo store).
 demo: install

@@ -182,7 +182,7 @@ _customer_header = APIKeyHeader(name="X-Customer-Session", auto_error=False,
                                 description="A customer session token (`trafi_cs_…`) from sign-in")
 
 
-def _client_address(request: Request) -> str:
+def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
@@ -195,7 +195,7 @@ def _services(request: Request):
 # which goes to the thread pool explicitly.
 
 
-def _rate_limit(limiter: RateLimiter, key: str, rate) -> None:
+def rate_limit(limiter: RateLimiter, key: str, rate) -> None:
     retry_after = limiter.check(key, rate)
     if retry_after is not None:
         raise ApiProblem(429, "rate_limited", f"too many requests; retry in {retry_after} s",
@@ -206,20 +206,20 @@ async def authenticated(request: Request, credentials: HTTPAuthorizationCredenti
     services = _services(request)
     settings: ApiSettings = services.settings
     if credentials is None:
-        _rate_limit(services.limiter, f"anon:{_client_address(request)}", settings.anonymous_rate)
+        rate_limit(services.limiter, f"anon:{client_address(request)}", settings.anonymous_rate)
         raise ApiProblem(401, "auth.missing_credentials", "send an API key or session as `Authorization: Bearer …`",
                          field="Authorization", headers={"WWW-Authenticate": "Bearer"})
     principal = services.auth.cached_principal(credentials.credentials)
     if principal is False:
         principal = await run_in_threadpool(services.auth.principal, credentials.credentials)
     if principal is None:
-        _rate_limit(services.limiter, f"anon:{_client_address(request)}", settings.anonymous_rate)
+        rate_limit(services.limiter, f"anon:{client_address(request)}", settings.anonymous_rate)
         raise _invalid()
     if principal.kind == "publishable":
         # One publishable key serves every shopper of a store: limit each shopper, not the store.
-        _rate_limit(services.limiter, f"pk:{principal.subject_id}:{_client_address(request)}", settings.storefront_rate)
+        rate_limit(services.limiter, f"pk:{principal.subject_id}:{client_address(request)}", settings.storefront_rate)
     else:
-        _rate_limit(services.limiter, f"{principal.kind}:{principal.subject_id}", settings.admin_rate)
+        rate_limit(services.limiter, f"{principal.kind}:{principal.subject_id}", settings.admin_rate)
     request.state.store_id = str(principal.store_id)
     request.state.actor = principal.actor
     return principal

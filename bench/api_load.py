@@ -42,8 +42,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # --- the load generator (runs in its own process) ------------------------------------------
 
-async def _closed_loop(session, clients: int, seconds: float, max_requests: int, make_request):
+def _mark(edge: str, phase: str = "") -> None:
+    """Tell the parent a phase starts or ends, so it can read every process's CPU time there."""
+    print(json.dumps({"edge": edge, "phase": phase}), file=sys.stderr, flush=True)
+
+
+async def _closed_loop(session, clients: int, seconds: float, max_requests: int, make_request, phase: str = "warmup"):
     """`clients` workers, each sending its next request when the previous one is answered."""
+    _mark("start", phase)
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     deadline = time.perf_counter() + seconds
@@ -72,6 +78,7 @@ async def _closed_loop(session, clients: int, seconds: float, max_requests: int,
     started = time.perf_counter()
     await asyncio.gather(*(client(i) for i in range(clients)))
     elapsed = time.perf_counter() - started
+    _mark("end")
     return {"requests": len(latencies), "seconds": elapsed, "rps": len(latencies) / elapsed,
             "latencies_ms": [x * 1000 for x in latencies], "statuses": statuses}
 
@@ -105,9 +112,9 @@ async def _generate(spec: dict) -> dict:
         for _ in range(spec["rounds"]):
             out["noop"].append(await _closed_loop(
                 session, spec["clients"], spec["seconds"], spec["max_requests"],
-                lambda i, n: ("GET", f"{base}/v1/noop", None, None)))
+                lambda i, n: ("GET", f"{base}/v1/noop", None, None), "noop"))
             out["add_to_cart"].append(await _closed_loop(
-                session, spec["clients"], spec["seconds"], spec["max_requests"], add_to_cart))
+                session, spec["clients"], spec["seconds"], spec["max_requests"], add_to_cart, "add_to_cart"))
 
         ready = spec["ready_carts"]
         per_checkout_client = len(ready) // spec["checkout_clients"]
@@ -119,7 +126,7 @@ async def _generate(spec: dict) -> dict:
             return ("POST", f"{base}/v1/carts/{cart}/checkout", {}, auth)
 
         out["checkout"] = await _closed_loop(
-            session, spec["checkout_clients"], spec["checkout_seconds"], len(ready), checkout)
+            session, spec["checkout_clients"], spec["checkout_seconds"], len(ready), checkout, "checkout")
     return out
 
 
@@ -131,10 +138,72 @@ def run_generator(spec_path: str) -> None:
         uvloop.install()
     except ImportError:
         pass
-    print(json.dumps(asyncio.run(_generate(spec))))
+    # To a file: a large line on a pipe can be cut short once uvloop has made stdout non-blocking.
+    result = asyncio.run(_generate(spec))
+    with open(spec["out"], "w") as f:
+        json.dump(result, f)
 
 
 # --- setup: data, server, projections ------------------------------------------------------
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes and their children (threads included)."""
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    seen = set()
+    todo = list(pids)
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            todo += [int(c) for c in open(f"/proc/{pid}/task/{pid}/children").read().split()]
+        except OSError:
+            continue
+    return total
+
+
+def _postgres_pids() -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if open(f"/proc/{entry}/comm").read().strip() == "postgres":
+                    found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
+class CpuMeter:
+    """CPU seconds spent per phase by the server, the projection worker, PostgreSQL and the generator."""
+
+    def __init__(self, processes: dict[str, int]):
+        self.processes = processes
+        self.phases: dict[str, dict[str, float]] = {}
+        self._start: dict[str, float] = {}
+
+    def snapshot(self) -> dict[str, float]:
+        snap = {name: _cpu_seconds([pid]) for name, pid in self.processes.items() if pid}
+        snap["postgres"] = _cpu_seconds(_postgres_pids())
+        snap["wall"] = time.monotonic()
+        return snap
+
+    def on_mark(self, line: str) -> None:
+        try:
+            mark = json.loads(line)
+        except ValueError:
+            return
+        if mark.get("edge") == "start":
+            self._phase, self._start = mark["phase"], self.snapshot()
+        elif mark.get("edge") == "end" and self._start:
+            end = self.snapshot()
+            totals = self.phases.setdefault(self._phase, {})
+            for name, value in end.items():
+                totals[name] = totals.get(name, 0.0) + value - self._start[name]
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -223,7 +292,26 @@ def _stop(process: subprocess.Popen | None) -> None:
         process.wait()
 
 
-def _summary(result: dict, args) -> dict:
+def _count_statuses(runs: list[dict]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for run in runs:
+        for status, n in run["statuses"].items():
+            counts[str(status)] = counts.get(str(status), 0) + n
+    return counts
+
+
+def _cpu_per_request(meter: CpuMeter, phase: str, requests: int) -> dict:
+    """Milliseconds of CPU each process spent per request of a phase, and how busy the 2 cores were."""
+    spent = meter.phases.get(phase)
+    if not spent or not requests:
+        return {}
+    wall = spent.pop("wall")
+    per = {f"{name}_cpu_ms": r(seconds * 1000 / requests, 3) for name, seconds in spent.items()}
+    per["cores_busy"] = r(sum(spent.values()) / wall, 2)
+    return per
+
+
+def _summary(result: dict, args, meter: CpuMeter) -> dict:
     def latencies(runs):
         return [x for run in runs for x in run["latencies_ms"]]
 
@@ -246,9 +334,13 @@ def _summary(result: dict, args) -> dict:
         "checkout_p50_ms": r(pctl(checkout_ms, 50)), "checkout_p95_ms": r(pctl(checkout_ms, 95)),
         "checkout_p99_ms": r(pctl(checkout_ms, 99)),
         "errors": errors(result["noop"]) + errors(result["add_to_cart"]) + errors([checkout]),
-        "statuses": {k: v for run in [*result["noop"], *result["add_to_cart"], checkout]
-                     for k, v in run["statuses"].items()},
+        "statuses": _count_statuses([*result["noop"], *result["add_to_cart"], checkout]),
         "ratio_to_noop": r(add / noop, 3),
+        "cpu_per_request": {
+            phase: _cpu_per_request(meter, phase, sum(run["requests"] for run in runs))
+            for phase, runs in (("noop", result["noop"]), ("add_to_cart", result["add_to_cart"]),
+                                ("checkout", [checkout]))
+        },
     }
 
 
@@ -292,20 +384,28 @@ def main() -> int:
             _wait_healthy(base, server)
             log(f"server up on {base} ({args.workers} workers)")
             spec_path = os.path.join("/tmp", f"api_load_{os.getpid()}.json")
+            out_path = os.path.join("/tmp", f"api_load_{os.getpid()}.out.json")
             with open(spec_path, "w") as f:
-                json.dump({**data, "base_url": base, "clients": args.clients, "rounds": args.rounds,
+                json.dump({**data, "out": out_path, "base_url": base, "clients": args.clients, "rounds": args.rounds,
                            "seconds": args.seconds, "max_requests": args.max_requests,
                            "adds_per_cart": args.adds_per_cart, "checkout_clients": args.checkout_clients,
                            "checkout_seconds": args.checkout_seconds}, f)
-            generator = subprocess.run(
-                [sys.executable, os.path.abspath(__file__), "--generate", spec_path], capture_output=True, text=True,
-                timeout=args.rounds * 2 * (args.seconds + 5) + args.checkout_seconds + 60, cwd=ROOT,
+            generator = subprocess.Popen(
+                [sys.executable, os.path.abspath(__file__), "--generate", spec_path], stderr=subprocess.PIPE,
+                text=True, cwd=ROOT,
             )
+            meter = CpuMeter({"server": server.pid, "projections": projections.pid if projections else 0,
+                              "generator": generator.pid})
+            for line in generator.stderr:
+                meter.on_mark(line)
+            generator.wait(timeout=args.rounds * 2 * (args.seconds + 5) + args.checkout_seconds + 60)
             os.unlink(spec_path)
             if generator.returncode != 0:
-                log(generator.stderr)
                 return 1
-            summary = _summary(json.loads(generator.stdout.strip().splitlines()[-1]), args)
+            with open(out_path) as f:
+                result = json.load(f)
+            os.unlink(out_path)
+            summary = _summary(result, args, meter)
         finally:
             _stop(projections)
             _stop(server)

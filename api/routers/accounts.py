@@ -26,7 +26,7 @@ from weakref import WeakKeyDictionary
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.auth import CustomerSession, Principal, _client_address, _rate_limit, signed_in_customer, storefront
+from api.auth import CustomerSession, Principal, client_address, rate_limit, signed_in_customer, storefront
 from api.commanding import CommandGateway, MinPosition, command_gateway
 from api.examples import CUSTOMER_ID, ORDER_SUMMARY_EXAMPLE, example
 from api.mailer import send_safely
@@ -117,7 +117,7 @@ class SignInLockouts:
 
     def failed(self, limiter: RateLimiter, address: str, rate) -> None:
         try:
-            _rate_limit(limiter, f"signin-failed:{address}", rate)
+            rate_limit(limiter, f"signin-failed:{address}", rate)
         except ApiProblem as refused:
             seconds = int(refused.headers["Retry-After"])
             with self._lock:
@@ -159,7 +159,7 @@ def register(body: Credentials, principal: Principal = Depends(storefront),
 )
 def sign_in(body: Credentials, request: Request, principal: Principal = Depends(storefront),
             svc: Services = Depends(services), gateway: CommandGateway = Depends(command_gateway)):
-    address = _client_address(request)
+    address = client_address(request)
     lockouts = _lockouts_of(svc.limiter)
     lockouts.check(address)
     session_id = uuid4()

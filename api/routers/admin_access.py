@@ -21,8 +21,6 @@ their cached credentials within `api.auth.CACHE_SECONDS` (5 s).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID, uuid4
@@ -31,7 +29,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.auth import Principal, _bearer, _client_address, _rate_limit, admin_route, authenticated, require
+from api.auth import Principal, _bearer, client_address, rate_limit, admin_route, authenticated, require
 from api.commanding import CommandGateway, MinPosition, command_gateway
 from api.examples import KEY_ID, USER_ID, example
 from api.problems import STATUS_BY_CODE, ApiProblem
@@ -260,16 +258,6 @@ def _check_grant(principal: Principal, role: str) -> None:
     _check_within(principal, ROLE_PERMISSIONS[check_role(role)], f"the role {role}", "role")
 
 
-def _without_password(svc: Services, body: BaseModel) -> BaseModel:
-    """The body as the idempotency fingerprint sees it: the password keyed with the server's secret.
-
-    The fingerprint is kept in the event log as a plain SHA-256; with the password in it,
-    anyone reading the log could test guesses offline at hash speed.
-    """
-    mac = hmac.new(svc.settings.secret_key, body.password.encode(), hashlib.sha256).hexdigest()
-    return body.model_copy(update={"password": mac})
-
-
 @router.get("/users", summary="List the store's admin users", response_model=AdminUserList,
             responses=example({"items": [USER_EXAMPLE]}), **admin_route("users:manage"))
 def list_admin_users(principal: Principal = Depends(require("users:manage")), svc: Services = Depends(services),
@@ -288,11 +276,11 @@ def get_admin_user(user_id: UserId, principal: Principal = Depends(require("user
              summary="Add an admin user with a role (only an owner's session may create an owner)",
              **admin_route("users:manage"))
 def create_admin_user(body: NewAdminUser, principal: Principal = Depends(require("users:manage")),
-                      svc: Services = Depends(services), gateway: CommandGateway = Depends(command_gateway)):
+                      gateway: CommandGateway = Depends(command_gateway)):
     _check_grant(principal, body.role)
     command = CreateAdminUser(email=body.email, password=body.password, role=body.role,
                               acting_role=_acting_role(principal))
-    return gateway.run(command, principal.ctx, payload=_without_password(svc, body)).data
+    return gateway.run(command, principal.ctx, payload=body).data
 
 
 @router.put("/users/{user_id}/role", response_model=AdminRoleChanged, **admin_route("users:manage"),
@@ -397,13 +385,13 @@ class Me(BaseModel):
 )
 def sign_in(body: SignInRequest, request: Request, svc: Services = Depends(services),
             gateway: CommandGateway = Depends(command_gateway)):
-    _rate_limit(svc.limiter, f"anon:{_client_address(request)}", svc.settings.anonymous_rate)
+    rate_limit(svc.limiter, f"anon:{client_address(request)}", svc.settings.anonymous_rate)
     session_id = uuid4()
     token = svc.token("as", session_id)
     ctx = StoreContext(store_id=ids.store_id(body.store), actor="anonymous")
     command = SignInAdmin(email=body.email, password=body.password, session_id=session_id,
                           token_hash=tokens.token_hash(token))
-    data = gateway.run(command, ctx, payload=_without_password(svc, body)).data
+    data = gateway.run(command, ctx, payload=body).data
     return {"session_token": svc.token("as", UUID(data["session_id"])), "session_id": data["session_id"],
             "user_id": data["subject_id"], "expires_at": data["expires_at"]}
 
