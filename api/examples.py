@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import ConfigDict
+
 PRODUCT_ID = "3f2c6d1e-8a4b-5c7d-9e0f-1a2b3c4d5e6f"
 CART_ID = "0b7e2f4a-1c3d-4e5f-8a9b-0c1d2e3f4a5b"
 ORDER_ID = "7d1e2c3b-4a59-5867-9a0b-1c2d3e4f5a6b"
@@ -29,6 +31,11 @@ CART_EXAMPLE = {
     "shipping_options": [{"rate_id": "standard", "name": "DHL Paket", "amount": 495}],
     "updated_at": "2026-11-21T10:15:00Z",
 }
+
+
+def with_examples(*values: dict) -> ConfigDict:
+    """`model_config` of a request or response model: no unknown fields, and its examples."""
+    return ConfigDict(extra="forbid", json_schema_extra={"examples": list(values)})
 
 
 def example(value: object, status: int = 200, description: str = "Successful response") -> dict:

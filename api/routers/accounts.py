@@ -24,11 +24,11 @@ from uuid import UUID, uuid4
 from weakref import WeakKeyDictionary
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from api.auth import CustomerSession, Principal, client_address, rate_limit, signed_in_customer, storefront
 from api.commanding import CommandGateway, MinPosition, command_gateway
-from api.examples import CUSTOMER_ID, ORDER_SUMMARY_EXAMPLE, example
+from api.examples import CUSTOMER_ID, ORDER_SUMMARY_EXAMPLE, example, with_examples
 from api.mailer import send_safely
 from api.problems import ApiProblem
 from api.ratelimit import RateLimiter
@@ -59,26 +59,23 @@ Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size")]
 Cursor = Annotated[str | None, Query(max_length=500, description="`next_cursor` of the previous page")]
 
 
-def _examples(*values: dict) -> ConfigDict:
-    return ConfigDict(extra="forbid", json_schema_extra={"examples": list(values)})
-
 
 # --- registration and sessions -----------------------------------------------------------------
 
 
 class Credentials(BaseModel):
-    model_config = _examples({"email": "ada@example.com", "password": "a long passphrase"})
+    model_config = with_examples({"email": "ada@example.com", "password": "a long passphrase"})
     email: str = Field(min_length=3, max_length=254, pattern=PRINTABLE)
     password: str = Field(min_length=1, max_length=1024, description="At least 10 characters to register")
 
 
 class Registered(BaseModel):
-    model_config = _examples({"customer_id": CUSTOMER_ID})
+    model_config = with_examples({"customer_id": CUSTOMER_ID})
     customer_id: UUID
 
 
 class SessionStarted(BaseModel):
-    model_config = _examples({"session_token": SESSION_TOKEN_EXAMPLE, "session_id": SESSION_ID,
+    model_config = with_examples({"session_token": SESSION_TOKEN_EXAMPLE, "session_id": SESSION_ID,
                               "customer_id": CUSTOMER_ID, "expires_at": "2026-12-21T10:15:00Z"})
     session_token: str = Field(description="Send as `X-Customer-Session` (with the storefront key). Shown once")
     session_id: UUID
@@ -87,7 +84,7 @@ class SessionStarted(BaseModel):
 
 
 class CustomerSessionEnded(BaseModel):
-    model_config = _examples({"session_id": SESSION_ID, "ended": True})
+    model_config = with_examples({"session_id": SESSION_ID, "ended": True})
     session_id: UUID
     ended: bool
 
@@ -187,23 +184,23 @@ def sign_out(customer: CustomerSession = Depends(signed_in_customer), svc: Servi
 
 
 class ResetRequest(BaseModel):
-    model_config = _examples({"email": "ada@example.com"})
+    model_config = with_examples({"email": "ada@example.com"})
     email: str = Field(min_length=3, max_length=254, pattern=PRINTABLE)
 
 
 class Accepted(BaseModel):
-    model_config = _examples({"status": "accepted"})
+    model_config = with_examples({"status": "accepted"})
     status: str = Field(description="Always `accepted`: whether the e-mail has an account is not revealed")
 
 
 class ResetConfirmation(BaseModel):
-    model_config = _examples({"token": RESET_TOKEN_EXAMPLE, "new_password": "another long passphrase"})
+    model_config = with_examples({"token": RESET_TOKEN_EXAMPLE, "new_password": "another long passphrase"})
     token: str = Field(min_length=1, max_length=200, description="The `token` of the e-mailed link")
     new_password: str = Field(min_length=1, max_length=1024, description="At least 10 characters")
 
 
 class PasswordChanged(BaseModel):
-    model_config = _examples({"customer_id": CUSTOMER_ID})
+    model_config = with_examples({"customer_id": CUSTOMER_ID})
     customer_id: UUID
 
 
@@ -260,7 +257,7 @@ ADDRESS_EXAMPLE = Address.model_config["json_schema_extra"]["examples"][0]
 
 
 class NewAddress(BaseModel):
-    model_config = _examples({"address_id": "home", "address": ADDRESS_EXAMPLE}, {"address": ADDRESS_EXAMPLE})
+    model_config = with_examples({"address_id": "home", "address": ADDRESS_EXAMPLE}, {"address": ADDRESS_EXAMPLE})
     address_id: str | None = Field(default=None, pattern=ADDRESS_ID_PATTERN,
                                    description="Your own id for it (saving under an id again replaces that address); "
                                                "default: a fresh one")
@@ -268,12 +265,12 @@ class NewAddress(BaseModel):
 
 
 class AddressSaved(BaseModel):
-    model_config = _examples({"address_id": "home"})
+    model_config = with_examples({"address_id": "home"})
     address_id: str
 
 
 class SavedAddressRemoved(BaseModel):
-    model_config = _examples({"address_id": "home", "removed": True})
+    model_config = with_examples({"address_id": "home", "removed": True})
     address_id: str
     removed: bool
 

@@ -27,11 +27,11 @@ from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Depends, Path, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from api.auth import Principal, _bearer, client_address, rate_limit, admin_route, authenticated, require
 from api.commanding import CommandGateway, MinPosition, command_gateway
-from api.examples import KEY_ID, USER_ID, example
+from api.examples import KEY_ID, USER_ID, example, with_examples
 from api.problems import STATUS_BY_CODE, ApiProblem
 from api.services import Services, services
 from commands.admin_users import ChangeAdminRole, CreateAdminUser, DeactivateAdminUser
@@ -74,9 +74,6 @@ ROLE_CHANGE_EXAMPLE = {
 }
 
 
-def _examples(*values: dict) -> ConfigDict:
-    return ConfigDict(extra="forbid", json_schema_extra={"examples": list(values)})
-
 
 def _scope_escalation(reason: str, field: str) -> ApiProblem:
     return ApiProblem(STATUS_BY_CODE["auth.scope_escalation"], "auth.scope_escalation", reason, field=field)
@@ -96,7 +93,7 @@ class ApiKeyList(BaseModel):
 
 
 class NewApiKey(BaseModel):
-    model_config = _examples(
+    model_config = with_examples(
         {"kind": "secret", "name": "ERP sync", "scopes": ["orders:read", "stock:write"]},
         {"kind": "publishable", "name": "storefront", "scopes": []},
     )
@@ -110,7 +107,7 @@ class NewApiKey(BaseModel):
 
 
 class ApiKeyIssued(BaseModel):
-    model_config = _examples({"key_id": KEY_ID, "kind": "secret", "name": "ERP sync",
+    model_config = with_examples({"key_id": KEY_ID, "kind": "secret", "name": "ERP sync",
                               "scopes": ["orders:read", "stock:write"], "generation": 0, "status": "active",
                               "token": SECRET_TOKEN_EXAMPLE})
     key_id: UUID
@@ -123,7 +120,7 @@ class ApiKeyIssued(BaseModel):
 
 
 class RotateRequest(BaseModel):
-    model_config = _examples({"grace_seconds": 3600}, {"grace_seconds": 0})
+    model_config = with_examples({"grace_seconds": 3600}, {"grace_seconds": 0})
     grace_seconds: int = Field(
         default=0, ge=0, le=MAX_GRACE_SECONDS,
         description="How long the current token keeps working beside the new one (0: it stops at once)",
@@ -131,7 +128,7 @@ class RotateRequest(BaseModel):
 
 
 class ApiKeyRotated(BaseModel):
-    model_config = _examples({"key_id": KEY_ID, "kind": "secret", "generation": 1, "status": "active",
+    model_config = with_examples({"key_id": KEY_ID, "kind": "secret", "generation": 1, "status": "active",
                               "previous_valid_until": "2026-11-21T13:00:00Z", "token": SECRET_TOKEN_EXAMPLE})
     key_id: UUID
     kind: str
@@ -142,7 +139,7 @@ class ApiKeyRotated(BaseModel):
 
 
 class ApiKeyState(BaseModel):
-    model_config = _examples({"key_id": KEY_ID, "kind": "secret", "generation": 1, "status": "revoked"})
+    model_config = with_examples({"key_id": KEY_ID, "kind": "secret", "generation": 1, "status": "revoked"})
     key_id: UUID
     kind: str
     generation: int
@@ -222,26 +219,26 @@ RoleName = Annotated[str, Field(min_length=1, max_length=40, description=f"One o
 
 
 class NewAdminUser(BaseModel):
-    model_config = _examples({"email": "ops@example.com", "password": "a long passphrase", "role": "operator"})
+    model_config = with_examples({"email": "ops@example.com", "password": "a long passphrase", "role": "operator"})
     email: str = Field(min_length=3, max_length=254, pattern=PRINTABLE)
     password: str = Field(min_length=1, max_length=1024, description="At least 10 characters")
     role: RoleName
 
 
 class RoleRequest(BaseModel):
-    model_config = _examples({"role": "viewer"})
+    model_config = with_examples({"role": "viewer"})
     role: RoleName
 
 
 class AdminUserState(BaseModel):
-    model_config = _examples({"user_id": USER_ID, "role": "operator", "status": "active"})
+    model_config = with_examples({"user_id": USER_ID, "role": "operator", "status": "active"})
     user_id: UUID
     role: str
     status: str
 
 
 class AdminRoleChanged(BaseModel):
-    model_config = _examples({"user_id": USER_ID, "role": "viewer", "previous_role": "operator", "status": "active"})
+    model_config = with_examples({"user_id": USER_ID, "role": "viewer", "previous_role": "operator", "status": "active"})
     user_id: UUID
     role: str
     previous_role: str
@@ -340,14 +337,14 @@ ANY_ADMIN = {"dependencies": [Depends(any_admin)], "openapi_extra": {"x-permissi
 
 
 class SignInRequest(BaseModel):
-    model_config = _examples({"store": "my-shop", "email": "owner@example.com", "password": "a long passphrase"})
+    model_config = with_examples({"store": "my-shop", "email": "owner@example.com", "password": "a long passphrase"})
     store: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", description="The store's slug")
     email: str = Field(min_length=1, max_length=254)
     password: str = Field(min_length=1, max_length=1024)
 
 
 class AdminSessionStarted(BaseModel):
-    model_config = _examples({"session_token": SESSION_TOKEN_EXAMPLE,
+    model_config = with_examples({"session_token": SESSION_TOKEN_EXAMPLE,
                               "session_id": "9b2e4c1d-0a3f-4e5d-8c7b-6a5f4e3d2c1b", "user_id": USER_ID,
                               "expires_at": "2026-11-21T22:15:00Z"})
     session_token: str = Field(description="Send as `Authorization: Bearer …`. Shown in this response only")
@@ -357,13 +354,13 @@ class AdminSessionStarted(BaseModel):
 
 
 class SessionEnded(BaseModel):
-    model_config = _examples({"session_id": "9b2e4c1d-0a3f-4e5d-8c7b-6a5f4e3d2c1b", "ended": True})
+    model_config = with_examples({"session_id": "9b2e4c1d-0a3f-4e5d-8c7b-6a5f4e3d2c1b", "ended": True})
     session_id: UUID
     ended: bool
 
 
 class Me(BaseModel):
-    model_config = _examples(
+    model_config = with_examples(
         {"store_id": "1c2d3e4f-5a6b-5c7d-8e9f-0a1b2c3d4e5f", "kind": "admin", "user_id": USER_ID, "key_id": None,
          "role": "operator", "permissions": ["catalog:read", "orders:read"]},
     )

@@ -16,11 +16,11 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Path, Query, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from api.auth import Principal, admin_route, require
 from api.commanding import CommandGateway, MinPosition, command_gateway
-from api.examples import ADMIN_PRODUCT_EXAMPLE, ADMIN_PRODUCT_SUMMARY_EXAMPLE, PRODUCT_ID, STOCK_ITEM_ID, example
+from api.examples import ADMIN_PRODUCT_EXAMPLE, ADMIN_PRODUCT_SUMMARY_EXAMPLE, PRODUCT_ID, STOCK_ITEM_ID, example, with_examples
 from api.services import Services, services
 from commands import catalog
 from domain.pricing.tax import TaxClass
@@ -43,12 +43,9 @@ Category = Annotated[str, Field(min_length=1, max_length=100, pattern=ONE_LINE)]
 Money = Annotated[int, Field(ge=0, le=MAX_MONEY, description="Minor units (cents)")]
 
 
-def _examples(*values: dict) -> ConfigDict:
-    return ConfigDict(extra="forbid", json_schema_extra={"examples": list(values)})
-
 
 class NewProduct(BaseModel):
-    model_config = _examples({"handle": "stoneware-mug", "title": "Stoneware Mug",
+    model_config = with_examples({"handle": "stoneware-mug", "title": "Stoneware Mug",
                               "description": "Hand-glazed, 350 ml.", "categories": ["mugs"]})
     handle: str = Field(min_length=1, max_length=100, pattern=ONE_LINE,
                         description="Lowercase letters, digits and '-'; unique in the store, part of the product's id")
@@ -58,12 +55,12 @@ class NewProduct(BaseModel):
 
 
 class ProductCreated(BaseModel):
-    model_config = _examples({"product_id": PRODUCT_ID})
+    model_config = with_examples({"product_id": PRODUCT_ID})
     product_id: UUID
 
 
 class ProductDetails(BaseModel):
-    model_config = _examples({"title": "Stoneware Mug", "description": "Hand-glazed, 350 ml, dishwasher safe.",
+    model_config = with_examples({"title": "Stoneware Mug", "description": "Hand-glazed, 350 ml, dishwasher safe.",
                               "categories": ["kitchen", "mugs"]})
     title: str = Field(min_length=1, max_length=300, pattern=ONE_LINE)
     description: str = Field(default="", max_length=20_000, pattern=MULTI_LINE)
@@ -71,18 +68,18 @@ class ProductDetails(BaseModel):
 
 
 class ProductChanged(BaseModel):
-    model_config = _examples({"product_id": PRODUCT_ID})
+    model_config = with_examples({"product_id": PRODUCT_ID})
     product_id: UUID
 
 
 class StatusChange(BaseModel):
-    model_config = _examples({"status": "active"})
+    model_config = with_examples({"status": "active"})
     status: ProductStatus = Field(description="draft → active/archived, active → draft/archived, archived → draft; "
                                               "a product needs a variant to become active")
 
 
 class NewVariant(BaseModel):
-    model_config = _examples({"sku": "MUG-STONE-BLUE", "title": "Blue", "price": 1890, "unit_cost": 640,
+    model_config = with_examples({"sku": "MUG-STONE-BLUE", "title": "Blue", "price": 1890, "unit_cost": 640,
                               "weight_grams": 420, "tax_class": "standard", "media_urls": []})
     sku: str = Field(min_length=1, max_length=64, pattern=SKU_PATTERN.pattern,
                      description="Unique in the store: letters, digits, '.', '_' or '-'")
@@ -96,24 +93,24 @@ class NewVariant(BaseModel):
 
 
 class VariantAdded(BaseModel):
-    model_config = _examples({"product_id": PRODUCT_ID, "sku": "MUG-STONE-BLUE", "stock_item_id": STOCK_ITEM_ID})
+    model_config = with_examples({"product_id": PRODUCT_ID, "sku": "MUG-STONE-BLUE", "stock_item_id": STOCK_ITEM_ID})
     product_id: UUID
     sku: str
     stock_item_id: UUID = Field(description="The variant's stock item: receive stock with `POST /v1/admin/stock/{sku}/receive`")
 
 
 class NewPrice(BaseModel):
-    model_config = _examples({"price": 1990})
+    model_config = with_examples({"price": 1990})
     price: Money
 
 
 class NewCost(BaseModel):
-    model_config = _examples({"unit_cost": 700})
+    model_config = with_examples({"unit_cost": 700})
     unit_cost: Money
 
 
 class VariantChanged(BaseModel):
-    model_config = _examples({"product_id": PRODUCT_ID, "sku": "MUG-STONE-BLUE"})
+    model_config = with_examples({"product_id": PRODUCT_ID, "sku": "MUG-STONE-BLUE"})
     product_id: UUID
     sku: str
 

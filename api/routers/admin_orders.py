@@ -13,11 +13,11 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from api.auth import Principal, admin_route, require
 from api.commanding import CommandGateway, MinPosition, command_gateway
-from api.examples import ORDER_DETAIL_EXAMPLE, ORDER_ID, ORDER_SUMMARY_EXAMPLE, example
+from api.examples import ORDER_DETAIL_EXAMPLE, ORDER_ID, ORDER_SUMMARY_EXAMPLE, example, with_examples
 from api.services import Services, services
 from commands import orders
 from domain.order import STATES
@@ -35,24 +35,21 @@ OrderId = Annotated[UUID, Path(description="The order's id, from checkout")]
 Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=SKU_PATTERN.pattern)]
 
 
-def _examples(*values: dict) -> ConfigDict:
-    return ConfigDict(extra="forbid", json_schema_extra={"examples": list(values)})
-
 
 class OrderChanged(BaseModel):
-    model_config = _examples({"order_id": ORDER_ID, "status": "paid"})
+    model_config = with_examples({"order_id": ORDER_ID, "status": "paid"})
     order_id: UUID
     status: OrderStatus
 
 
 class Payment(BaseModel):
-    model_config = _examples({"amount": 4275, "reference": "psp_8f2k1x"})
+    model_config = with_examples({"amount": 4275, "reference": "psp_8f2k1x"})
     amount: int = Field(ge=0, le=MAX_MONEY, description="Must equal the order total (minor units)")
     reference: str = Field(min_length=1, max_length=200, pattern=ONE_LINE, description="The payment provider's reference")
 
 
 class Fulfilment(BaseModel):
-    model_config = _examples({"lines": {"MUG-STONE-BLUE": 2}, "carrier": "DHL", "tracking_number": "00340434161094042557"})
+    model_config = with_examples({"lines": {"MUG-STONE-BLUE": 2}, "carrier": "DHL", "tracking_number": "00340434161094042557"})
     lines: dict[Sku, Annotated[int, Field(ge=1, le=10_000)]] = Field(
         min_length=1, max_length=100, description="SKU → units shipped now (at most what is left to ship)")
     carrier: str = Field(default="", max_length=100, pattern=ONE_LINE)
@@ -60,18 +57,18 @@ class Fulfilment(BaseModel):
 
 
 class Cancellation(BaseModel):
-    model_config = _examples({"reason": "customer asked to cancel"})
+    model_config = with_examples({"reason": "customer asked to cancel"})
     reason: str = Field(default="", max_length=500, pattern=ONE_LINE)
 
 
 class Refund(BaseModel):
-    model_config = _examples({"amount": 1890, "reason": "one mug arrived broken"})
+    model_config = with_examples({"amount": 1890, "reason": "one mug arrived broken"})
     amount: int = Field(ge=1, le=MAX_MONEY, description="At most what was paid and not yet refunded")
     reason: str = Field(default="", max_length=500, pattern=ONE_LINE)
 
 
 class Refunded(OrderChanged):
-    model_config = _examples({"order_id": ORDER_ID, "status": "partially_refunded", "refunded": 1890})
+    model_config = with_examples({"order_id": ORDER_ID, "status": "partially_refunded", "refunded": 1890})
     refunded: int = Field(description="Refunded so far, in all")
 
 

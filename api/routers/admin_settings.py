@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Principal, admin_route, require
 from api.commanding import CommandGateway, MinPosition, command_gateway
-from api.examples import SHIPPING_ZONE_EXAMPLE, STORE_ID, STORE_SETTINGS_EXAMPLE, example
+from api.examples import SHIPPING_ZONE_EXAMPLE, STORE_ID, STORE_SETTINGS_EXAMPLE, example, with_examples
 from api.services import Services, services
 from commands import store as store_commands
 from domain.money import Rounding
@@ -34,12 +34,9 @@ RateId = Annotated[str, Field(min_length=1, max_length=64, pattern=NAME)]
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=NAME)]
 
 
-def _examples(*values: dict) -> ConfigDict:
-    return ConfigDict(extra="forbid", json_schema_extra={"examples": list(values)})
-
 
 class TaxSettings(BaseModel):
-    model_config = _examples({"prices_include_tax": True, "origin_country": "DE", "rounding": "half_up"})
+    model_config = with_examples({"prices_include_tax": True, "origin_country": "DE", "rounding": "half_up"})
     prices_include_tax: bool = Field(description="Prices are gross (tax included) or net")
     origin_country: Country
     rounding: RoundingMode = "half_up"
@@ -89,22 +86,22 @@ class Zone(BaseModel):
 
 
 class ShippingZones(BaseModel):
-    model_config = _examples({"zones": [SHIPPING_ZONE_EXAMPLE]})
+    model_config = with_examples({"zones": [SHIPPING_ZONE_EXAMPLE]})
     zones: list[Zone] = Field(max_length=100, description="Replaces every zone; a country may be in one zone only")
 
 
 class Currency(BaseModel):
-    model_config = _examples({"currency": "EUR"})
+    model_config = with_examples({"currency": "EUR"})
     currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217; only until the store has its first product")
 
 
 class SettingsChanged(BaseModel):
-    model_config = _examples({"store_id": STORE_ID})
+    model_config = with_examples({"store_id": STORE_ID})
     store_id: UUID
 
 
 class CurrencyChanged(BaseModel):
-    model_config = _examples({"currency": "EUR"})
+    model_config = with_examples({"currency": "EUR"})
     currency: str
 
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Principal, admin_route, require
 from api.commanding import CommandGateway, MinPosition, command_gateway
-from api.examples import STOCK_LEVEL_EXAMPLE, example
+from api.examples import STOCK_LEVEL_EXAMPLE, example, with_examples
 from api.services import Services, services
 from commands import stock
 from domain.product import SKU_PATTERN
@@ -31,9 +31,6 @@ Threshold = Annotated[int, Query(ge=0, le=MAX_UNITS, description="Low stock: ava
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size")]
 
 
-def _examples(*values: dict) -> ConfigDict:
-    return ConfigDict(extra="forbid", json_schema_extra={"examples": list(values)})
-
 
 class LowStock(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"threshold": 5, "items": [
@@ -43,19 +40,19 @@ class LowStock(BaseModel):
 
 
 class Receipt(BaseModel):
-    model_config = _examples({"quantity": 24, "reason": "delivery 2026-11-21"})
+    model_config = with_examples({"quantity": 24, "reason": "delivery 2026-11-21"})
     quantity: int = Field(ge=1, le=MAX_UNITS)
     reason: str = Field(default="received", min_length=1, max_length=200, pattern=ONE_LINE)
 
 
 class Stocktake(BaseModel):
-    model_config = _examples({"on_hand": 38, "reason": "stocktake"})
+    model_config = with_examples({"on_hand": 38, "reason": "stocktake"})
     on_hand: int = Field(ge=0, le=10**9, description="The counted quantity; cannot be below what is reserved")
     reason: str = Field(default="stocktake", min_length=1, max_length=200, pattern=ONE_LINE)
 
 
 class StockChanged(BaseModel):
-    model_config = _examples({"sku": "MUG-STONE-BLUE", "on_hand": 64, "available": 61})
+    model_config = with_examples({"sku": "MUG-STONE-BLUE", "on_hand": 64, "available": 61})
     sku: str
     on_hand: int
     available: int

@@ -10,11 +10,11 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Path, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from api.auth import CustomerSession, Principal, optional_customer, storefront
 from api.commanding import CommandGateway, MinPosition, command_gateway
-from api.examples import CART_EXAMPLE, CART_ID, ORDER_ID, PRODUCT_ID, example
+from api.examples import CART_EXAMPLE, CART_ID, ORDER_ID, PRODUCT_ID, example, with_examples
 from api.services import Services, services
 from commands import cart as cart_commands
 from commands.checkout import Checkout
@@ -26,58 +26,55 @@ CartId = Annotated[UUID, Path(description="The cart's id, from `POST /v1/carts`"
 Sku = Annotated[str, Path(min_length=1, max_length=64)]
 
 
-def _examples(*values: dict) -> ConfigDict:
-    return ConfigDict(extra="forbid", json_schema_extra={"examples": list(values)})
-
 
 class NewCart(BaseModel):
-    model_config = _examples({"currency": "EUR", "email": "ada@example.com"})
+    model_config = with_examples({"currency": "EUR", "email": "ada@example.com"})
     currency: str = Field(min_length=3, max_length=3, description="ISO 4217; must be the store's currency")
     email: str | None = Field(default=None, max_length=254, description="The buyer's e-mail, if known already")
 
 
 class CartCreated(BaseModel):
-    model_config = _examples({"cart_id": CART_ID})
+    model_config = with_examples({"cart_id": CART_ID})
     cart_id: UUID
 
 
 class NewLine(BaseModel):
-    model_config = _examples({"product_id": PRODUCT_ID, "sku": "MUG-STONE-BLUE", "quantity": 2})
+    model_config = with_examples({"product_id": PRODUCT_ID, "sku": "MUG-STONE-BLUE", "quantity": 2})
     product_id: UUID
     sku: str = Field(min_length=1, max_length=64)
     quantity: int = Field(ge=1, le=10_000)
 
 
 class LineQuantity(BaseModel):
-    model_config = _examples({"quantity": 3})
+    model_config = with_examples({"quantity": 3})
     quantity: int = Field(ge=1, le=10_000)
 
 
 class LineChanged(BaseModel):
-    model_config = _examples({"cart_id": CART_ID, "sku": "MUG-STONE-BLUE", "quantity": 2})
+    model_config = with_examples({"cart_id": CART_ID, "sku": "MUG-STONE-BLUE", "quantity": 2})
     cart_id: UUID
     sku: str
     quantity: int
 
 
 class CartChanged(BaseModel):
-    model_config = _examples({"cart_id": CART_ID})
+    model_config = with_examples({"cart_id": CART_ID})
     cart_id: UUID
 
 
 class Buyer(BaseModel):
-    model_config = _examples({"email": "ada@example.com"})
+    model_config = with_examples({"email": "ada@example.com"})
     email: str = Field(max_length=254)
 
 
 class BuyerIdentified(BaseModel):
-    model_config = _examples({"cart_id": CART_ID, "customer_id": "5a4b3c2d-1e0f-5a9b-8c7d-6e5f4a3b2c1d"})
+    model_config = with_examples({"cart_id": CART_ID, "customer_id": "5a4b3c2d-1e0f-5a9b-8c7d-6e5f4a3b2c1d"})
     cart_id: UUID
     customer_id: UUID
 
 
 class Address(BaseModel):
-    model_config = _examples({"country": "DE", "name": "Ada Lovelace", "line1": "Invalidenstraße 1", "line2": "",
+    model_config = with_examples({"country": "DE", "name": "Ada Lovelace", "line1": "Invalidenstraße 1", "line2": "",
                               "city": "Berlin", "postal_code": "10115", "phone": "+49 30 1234567"})
     country: str = Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2, an EU country")
     name: str = Field(max_length=200)
@@ -89,29 +86,29 @@ class Address(BaseModel):
 
 
 class ShippingAddress(BaseModel):
-    model_config = _examples({"address": Address.model_config["json_schema_extra"]["examples"][0]})
+    model_config = with_examples({"address": Address.model_config["json_schema_extra"]["examples"][0]})
     address: Address
 
 
 class AddressSet(BaseModel):
-    model_config = _examples({"cart_id": CART_ID, "country": "DE"})
+    model_config = with_examples({"cart_id": CART_ID, "country": "DE"})
     cart_id: UUID
     country: str
 
 
 class ShippingMethod(BaseModel):
-    model_config = _examples({"rate_id": "standard"})
+    model_config = with_examples({"rate_id": "standard"})
     rate_id: str = Field(min_length=1, max_length=64, description="One of the cart's `shipping_options`")
 
 
 class MethodChosen(BaseModel):
-    model_config = _examples({"cart_id": CART_ID, "rate_id": "standard"})
+    model_config = with_examples({"cart_id": CART_ID, "rate_id": "standard"})
     cart_id: UUID
     rate_id: str
 
 
 class CheckoutRequest(BaseModel):
-    model_config = _examples({"expected_total": 4275}, {})
+    model_config = with_examples({"expected_total": 4275}, {})
     expected_total: int | None = Field(
         default=None, ge=0, le=10**12,
         description="The total the buyer saw; checkout stops with 409 `checkout.total_changed` if it moved",
@@ -125,7 +122,7 @@ class PriceChange(BaseModel):
 
 
 class OrderPlaced(BaseModel):
-    model_config = _examples({"order_id": ORDER_ID, "order_token": "k3J9x…", "total": 4275, "currency": "EUR",
+    model_config = with_examples({"order_id": ORDER_ID, "order_token": "k3J9x…", "total": 4275, "currency": "EUR",
                               "repriced": []})
     order_id: UUID
     order_token: str = Field(description="Opens `GET /v1/orders/{order_id}` for the buyer (header `X-Order-Token`)")

@@ -11,11 +11,11 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Path, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from api.auth import CustomerSession, signed_in_customer
 from api.commanding import CommandGateway, MinPosition, command_gateway
-from api.examples import CART_ID, CUSTOMER_ID, PRODUCT_ID, example
+from api.examples import CART_ID, CUSTOMER_ID, PRODUCT_ID, example, with_examples
 from api.services import Services, services
 from commands.wishlist import AddToWishlist, MoveWishlistItemToCart, RemoveFromWishlist
 from queries.wishlist import WishlistView
@@ -26,18 +26,15 @@ WISHLIST_ID = "8c7b6a5f-4e3d-5c2b-9a1f-0e9d8c7b6a5f"
 Sku = Annotated[str, Path(min_length=1, max_length=64, description="The variant's SKU")]
 
 
-def _examples(*values: dict) -> ConfigDict:
-    return ConfigDict(extra="forbid", json_schema_extra={"examples": list(values)})
-
 
 class WishlistEntry(BaseModel):
-    model_config = _examples({"product_id": PRODUCT_ID, "sku": "MUG-STONE-BLUE"})
+    model_config = with_examples({"product_id": PRODUCT_ID, "sku": "MUG-STONE-BLUE"})
     product_id: UUID
     sku: str = Field(min_length=1, max_length=64)
 
 
 class WishlistItemAdded(BaseModel):
-    model_config = _examples({"wishlist_id": WISHLIST_ID, "sku": "MUG-STONE-BLUE", "added": True, "item_count": 3})
+    model_config = with_examples({"wishlist_id": WISHLIST_ID, "sku": "MUG-STONE-BLUE", "added": True, "item_count": 3})
     wishlist_id: UUID
     sku: str
     added: bool = Field(description="False when the variant was on the wishlist already (then the status is 200)")
@@ -45,19 +42,19 @@ class WishlistItemAdded(BaseModel):
 
 
 class WishlistItemRemoved(BaseModel):
-    model_config = _examples({"wishlist_id": WISHLIST_ID, "item_count": 2})
+    model_config = with_examples({"wishlist_id": WISHLIST_ID, "item_count": 2})
     wishlist_id: UUID
     item_count: int
 
 
 class MoveToCart(BaseModel):
-    model_config = _examples({"cart_id": CART_ID, "quantity": 1})
+    model_config = with_examples({"cart_id": CART_ID, "quantity": 1})
     cart_id: UUID = Field(description="An open cart of this store: a guest cart, or one of yours")
     quantity: int = Field(default=1, ge=1, le=10_000)
 
 
 class MovedToCart(BaseModel):
-    model_config = _examples({"cart_id": CART_ID, "sku": "MUG-STONE-BLUE", "quantity": 1, "wishlist_item_count": 2})
+    model_config = with_examples({"cart_id": CART_ID, "sku": "MUG-STONE-BLUE", "quantity": 1, "wishlist_item_count": 2})
     cart_id: UUID
     sku: str
     quantity: int = Field(description="The cart line's quantity now")
