@@ -172,7 +172,9 @@ class Authenticator:
         if now - self._usage_flushed.get(principal.subject_id, -USAGE_EVERY_S) < USAGE_EVERY_S:
             return
         self._usage_flushed[principal.subject_id] = now
-        self._record_usage(principal.store_id, principal.subject_id, self._now())
+        # Off the request's path (which may be the event loop): a write, once a minute per key.
+        threading.Thread(target=self._record_usage, args=(principal.store_id, principal.subject_id, self._now()),
+                         name="trafi-key-usage", daemon=True).start()
 
 
 # --- FastAPI dependencies ------------------------------------------------------------------
