@@ -13,7 +13,7 @@ import time
 import uuid
 
 from api.metrics import ApiMetrics
-from api.problems import PROBLEM_JSON, TITLES
+from api.problems import PROBLEM_JSON, problem_body
 
 access_log = logging.getLogger("trafi.api.access")
 
@@ -51,10 +51,7 @@ def _too_large(request_id: str, limit: int) -> tuple[dict, dict]:
 
 def _problem(request_id: str, status: int, code: str, reason: str, field: str) -> tuple[dict, dict]:
     """A problem answered before the application runs (so without its exception handlers)."""
-    body = json.dumps({
-        "type": f"https://trafi.dev/problems/{code}", "title": TITLES[status], "status": status, "detail": reason,
-        "code": code, "field": field, "reason": reason, "request_id": request_id,
-    }).encode()
+    body = json.dumps(problem_body(status, code, reason, field=field, request_id=request_id)).encode()
     start = {"type": "http.response.start", "status": status, "headers": [
         (b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode()),
         (b"x-request-id", request_id.encode()), *SECURITY_HEADERS, API_CSP, NO_STORE,

@@ -84,17 +84,23 @@ def status_for(error: DomainError) -> int:
     return 422
 
 
-def problem_response(
-    request: Request | None, status: int, code: str, reason: str, *, field: str | None = None,
-    errors: list[dict] | None = None, headers: dict[str, str] | None = None,
-) -> JSONResponse:
-    request_id = getattr(request.state, "request_id", None) if request is not None else None
+def problem_body(status: int, code: str, reason: str, *, field: str | None = None,
+                 request_id: str | None = None, errors: list[dict] | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": f"https://trafi.dev/problems/{code}", "title": TITLES.get(status, "Error"), "status": status,
         "detail": reason, "code": code, "field": field, "reason": reason, "request_id": request_id,
     }
     if errors is not None:
         body["errors"] = errors
+    return body
+
+
+def problem_response(
+    request: Request | None, status: int, code: str, reason: str, *, field: str | None = None,
+    errors: list[dict] | None = None, headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    request_id = getattr(request.state, "request_id", None) if request is not None else None
+    body = problem_body(status, code, reason, field=field, request_id=request_id, errors=errors)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -111,11 +117,18 @@ def _location(loc: tuple) -> str:
     return ".".join(str(part) for part in loc)
 
 
-def _validation_errors(error: RequestValidationError) -> list[dict]:
+def _field_errors(errors: list[dict]) -> list[dict]:
+    """pydantic's errors (of a request, or of a command built from one) as problem field errors."""
     return [
-        {"field": _location(e.get("loc", ())), "reason": e.get("msg", "invalid"), "code": f"validation.{e.get('type', 'invalid')}"}
-        for e in error.errors()
+        {"field": _location(e.get("loc", ())) or None, "reason": e.get("msg", "invalid"),
+         "code": f"validation.{e.get('type', 'invalid')}"}
+        for e in errors
     ]
+
+
+def _validation_problem(request: Request, errors: list[dict]) -> JSONResponse:
+    first = errors[0] if errors else {"field": None, "reason": "invalid request", "code": "validation.invalid"}
+    return problem_response(request, 422, first["code"], first["reason"], field=first["field"], errors=errors)
 
 
 def install(app: FastAPI) -> None:
@@ -130,20 +143,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError):
-        errors = _validation_errors(error)
-        first = errors[0] if errors else {"field": None, "reason": "invalid request", "code": "validation.invalid"}
-        return problem_response(request, 422, first["code"], first["reason"], field=first["field"], errors=errors)
+        return _validation_problem(request, _field_errors(error.errors()))
 
     @app.exception_handler(ValidationError)
     async def command_validation_error(request: Request, error: ValidationError):
         # A command built from request data refused a value the request model let through.
-        errors = [
-            {"field": _location(e.get("loc", ())) or None, "reason": e.get("msg", "invalid"),
-             "code": f"validation.{e.get('type', 'invalid')}"}
-            for e in error.errors()
-        ]
-        first = errors[0]
-        return problem_response(request, 422, first["code"], first["reason"], field=first["field"], errors=errors)
+        return _validation_problem(request, _field_errors(error.errors()))
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException):

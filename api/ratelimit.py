@@ -99,3 +99,39 @@ class RateLimiter:
 
 def limiter_for(redis_url: str | None) -> RateLimiter:
     return RateLimiter(RedisBuckets(redis_url) if redis_url else MemoryBuckets())
+
+
+class SignInLockouts:
+    """Addresses refused sign-in for now, because their failed attempts ran past the limit.
+
+    The limiter counts failures only (a shop's customers behind one address may all sign
+    in); but once past the limit, every attempt is refused *before* the password is
+    checked — else a correct guess would still get through, and the limit would only
+    change the status code of wrong ones. The failure count is the limiter's (shared
+    through Redis when configured); the lockout is remembered per process, so another
+    process allows at most one more attempt before it refuses too.
+    """
+
+    MAX_ENTRIES = 100_000
+
+    def __init__(self) -> None:
+        self._until: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def locked_for(self, address: str) -> int | None:
+        """Whole seconds this address stays locked out, or None."""
+        with self._lock:
+            remaining = self._until.get(address, 0.0) - time.monotonic()
+        return max(1, math.ceil(remaining)) if remaining > 0 else None
+
+    def failed(self, limiter: RateLimiter, address: str, rate: Rate) -> int | None:
+        """Count a failed attempt; the lockout in seconds if this one ran past the limit."""
+        seconds = limiter.check(f"signin-failed:{address}", rate)
+        if seconds is None:
+            return None
+        with self._lock:
+            if len(self._until) >= self.MAX_ENTRIES:
+                now = time.monotonic()
+                self._until = {a: t for a, t in self._until.items() if t > now}
+            self._until[address] = time.monotonic() + seconds
+        return seconds

@@ -16,7 +16,7 @@ from fastapi import Request
 from api.auth import Authenticator
 from api.mailer import LogMailer, Mailer, SmtpMailer
 from api.metrics import ApiMetrics
-from api.ratelimit import RateLimiter, limiter_for
+from api.ratelimit import RateLimiter, SignInLockouts, limiter_for
 from api.settings import ApiSettings
 from commands.application import TrafiApplication
 from commands.bus import CommandBus
@@ -82,6 +82,7 @@ class Services:
     metrics: ApiMetrics
     mailer: Mailer
     projections: list[Projection]
+    lockouts: SignInLockouts = field(default_factory=SignInLockouts)  # customer sign-in, per process
     worker: ProjectionWorker | None = None
     owns_app: bool = field(default=True, repr=False)
 

@@ -8,7 +8,6 @@ the other retries against the new stock level and gets `stock.insufficient`.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from uuid import UUID
 
@@ -26,6 +25,7 @@ from domain.order import Order
 from domain.product import Product
 from domain.stock import StockItem
 from domain.store import Store
+from domain.tokens import token_hash
 
 
 class Checkout(Command):
@@ -37,10 +37,6 @@ class Checkout(Command):
 
     def aggregate_ids(self, ctx: StoreContext) -> list[UUID]:
         return [self.cart_id, ctx.store_id, *([self.customer_id] if self.customer_id else [])]
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def checkout(cmd: Checkout, uow: UnitOfWork) -> dict:

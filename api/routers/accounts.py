@@ -15,23 +15,18 @@ a failed sign-in is one 401 whatever the cause, and a reset request is always 20
 
 from __future__ import annotations
 
-import math
-import threading
-import time
 from datetime import datetime
 from typing import Annotated
 from uuid import UUID, uuid4
-from weakref import WeakKeyDictionary
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, status
 from pydantic import BaseModel, Field
 
-from api.auth import CustomerSession, Principal, client_address, rate_limit, signed_in_customer, storefront
+from api.auth import CustomerSession, Principal, client_address, signed_in_customer, storefront
 from api.commanding import CommandGateway, MinPosition, command_gateway
 from api.examples import CUSTOMER_ID, ORDER_SUMMARY_EXAMPLE, example, with_examples
 from api.mailer import send_safely
 from api.problems import ApiProblem
-from api.ratelimit import RateLimiter
 from api.routers.carts import Address
 from api.services import Services, services
 from commands.customers import AddCustomerAddress, RegisterCustomer, RemoveCustomerAddress
@@ -89,51 +84,6 @@ class CustomerSessionEnded(BaseModel):
     ended: bool
 
 
-class SignInLockouts:
-    """Addresses refused sign-in for now, because their failed attempts ran past the limit.
-
-    The limiter counts failures only (a shop's customers behind one address may all sign
-    in); but once past the limit, every attempt is refused *before* the password is
-    checked — else a correct guess would still get through, and the limit would only
-    change the status code of wrong ones. The failure count is the limiter's (shared
-    through Redis when configured); the lockout is remembered per process, so another
-    process allows at most one more attempt before it refuses too.
-    """
-
-    MAX_ENTRIES = 100_000
-
-    def __init__(self) -> None:
-        self._until: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def check(self, address: str) -> None:
-        with self._lock:
-            remaining = self._until.get(address, 0.0) - time.monotonic()
-        if remaining > 0:
-            raise _too_many(max(1, math.ceil(remaining)))
-
-    def failed(self, limiter: RateLimiter, address: str, rate) -> None:
-        try:
-            rate_limit(limiter, f"signin-failed:{address}", rate)
-        except ApiProblem as refused:
-            seconds = int(refused.headers["Retry-After"])
-            with self._lock:
-                if len(self._until) >= self.MAX_ENTRIES:
-                    now = time.monotonic()
-                    self._until = {a: t for a, t in self._until.items() if t > now}
-                self._until[address] = time.monotonic() + seconds
-            raise
-
-
-_lockouts: WeakKeyDictionary[RateLimiter, SignInLockouts] = WeakKeyDictionary()
-_lockouts_guard = threading.Lock()
-
-
-def _lockouts_of(limiter: RateLimiter) -> SignInLockouts:
-    with _lockouts_guard:
-        return _lockouts.setdefault(limiter, SignInLockouts())
-
-
 def _too_many(seconds: int) -> ApiProblem:
     return ApiProblem(429, "rate_limited", f"too many failed sign-ins; retry in {seconds} s",
                       headers={"Retry-After": str(seconds)})
@@ -157,15 +107,18 @@ def register(body: Credentials, principal: Principal = Depends(storefront),
 def sign_in(body: Credentials, request: Request, principal: Principal = Depends(storefront),
             svc: Services = Depends(services), gateway: CommandGateway = Depends(command_gateway)):
     address = client_address(request)
-    lockouts = _lockouts_of(svc.limiter)
-    lockouts.check(address)
+    locked_for = svc.lockouts.locked_for(address)
+    if locked_for:
+        raise _too_many(locked_for)
     session_id = uuid4()
     command = SignInCustomer(email=body.email, password=body.password, session_id=session_id,
                              token_hash=tokens.token_hash(svc.token("cs", session_id)))
     try:
         data = gateway.run(command, principal.ctx, payload=body).data
     except InvalidCredentials:
-        lockouts.failed(svc.limiter, address, svc.settings.anonymous_rate)
+        locked_for = svc.lockouts.failed(svc.limiter, address, svc.settings.anonymous_rate)
+        if locked_for:
+            raise _too_many(locked_for) from None
         raise
     return {"session_token": svc.token("cs", UUID(data["session_id"])), "session_id": data["session_id"],
             "customer_id": data["subject_id"], "expires_at": data["expires_at"]}
