@@ -37,6 +37,8 @@ PERMISSIONS: dict[str, str] = {
     "users:manage": "invite admin users, change roles, deactivate users",
     "audit:read": "replay history: state at a moment, event history, role changes",
     "dashboard:read": "see the sales dashboard",
+    "webhooks:read": "see webhook endpoints (never their secrets), deliveries and attempts",
+    "webhooks:manage": "create, change, rotate, disable and delete webhook endpoints; replay deliveries",
 }
 
 _READ_ALL = {p for p in PERMISSIONS if p.endswith(":read")}
@@ -47,6 +49,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.OPERATOR: frozenset({
         "catalog:read", "catalog:write", "stock:read", "stock:write", "orders:read", "orders:write",
         "orders:cancel", "customers:read", "settings:read", "dashboard:read",
+        # Operators see whether the 3PL got its orders; configuring where events (with customers'
+        # personal data) are sent is owner/admin business, like API keys.
+        "webhooks:read",
     }),
     Role.VIEWER: frozenset(_READ_ALL - {"audit:read"}),
     Role.RISK_MANAGER: frozenset({"orders:read", "orders:cancel", "customers:read", "audit:read", "dashboard:read"}),
