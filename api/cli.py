@@ -10,6 +10,7 @@ import sys
 import time
 
 from api import cli_audit, cli_projections, cli_serve
+from api import cli_payments, cli_webhooks
 from commands.application import TrafiApplication
 from commands.bus import CommandBus
 from commands.config import EventStoreConfig
@@ -79,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     cli_projections.register(sub)
     cli_audit.register(sub)
     cli_serve.register(sub)
+    cli_webhooks.register(sub)
+    cli_payments.register(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("TRAFI_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return args.func(args)

@@ -78,11 +78,17 @@ class CommandGateway:
         bus = self.request.app.state.services.bus
         fingerprint = request_fingerprint(self.request, payload, ctx.actor) if self.idempotency_key else None
         result = bus.execute(command, ctx, idempotency_key=self.idempotency_key, request_fingerprint=fingerprint)
-        if result.position is not None:
-            self.response.headers["X-Trafi-Position"] = str(result.position)
-        if result.replayed:
-            self.response.headers["Idempotent-Replayed"] = "true"
+        answered(result, self.response)
         return result
+
+
+def answered(result: CommandResult, response: Response) -> dict:
+    """The result's data, with its position (and replay) in the headers, as `CommandGateway.run` does."""
+    if result.position is not None:
+        response.headers["X-Trafi-Position"] = str(result.position)
+    if result.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return result.data
 
 
 async def command_gateway(request: Request, response: Response, idempotency_key: IdempotencyKey = None) -> CommandGateway:

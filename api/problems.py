@@ -38,13 +38,18 @@ STATUS_BY_CODE = {
     # The address or wishlist item named in the path is not there: a missing resource.
     "customer.unknown_address": 404,
     "wishlist.unknown_item": 404,
+    # Payments: a refused card is the buyer's to fix; an unreachable provider is nobody's
+    # fault here and safe to retry (the same idempotency keys go out again).
+    "payment.declined": 402,
+    "payment.provider_unavailable": 502,
+    "webhook.invalid_signature": 400,
 }
 
 TITLES = {
     400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
-    406: "Not acceptable", 409: "Conflict", 413: "Content too large", 415: "Unsupported media type",
+    402: "Payment required", 406: "Not acceptable", 409: "Conflict", 413: "Content too large", 415: "Unsupported media type",
     422: "Unprocessable content", 429: "Too many requests", 500: "Internal server error",
-    503: "Service unavailable",
+    502: "Bad gateway", 503: "Service unavailable",
 }
 
 

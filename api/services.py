@@ -27,6 +27,10 @@ from projections.read_models.access import record_api_key_use
 from projections.status import ProjectionStatus, projection_status
 from projections.views import ViewStore
 from projections.worker import ProjectionWorker
+from projections.webhooks.deliverer import WebhookDeliverer
+from commands.payments.reconciler import RefundReconciler
+from commands.payments.registry import configured_providers
+from commands.payments.service import PaymentService
 from queries.admin_catalog import AdminCatalogQueries
 from queries.access import AccessQueries
 from queries.accounts import AccountQueries
@@ -84,6 +88,9 @@ class Services:
     projections: list[Projection]
     lockouts: SignInLockouts = field(default_factory=SignInLockouts)  # customer sign-in, per process
     worker: ProjectionWorker | None = None
+    deliverer: WebhookDeliverer | None = None  # outbound webhooks, beside the embedded projections
+    payments: PaymentService | None = None
+    refunds: RefundReconciler | None = None  # embedded: retries refunds the provider has not answered yet
     owns_app: bool = field(default=True, repr=False)
 
     def token(self, kind: str, token_id: UUID, generation: int = 0) -> str:
@@ -95,8 +102,18 @@ class Services:
     def start(self) -> None:
         if self.settings.embedded_projections and self.worker is None:
             self.worker = ProjectionWorker(self.app, self.views, self.projections).start()
+        if self.settings.embedded_projections and self.settings.webhooks_embedded and self.deliverer is None:
+            self.deliverer = WebhookDeliverer(self.views, self.settings.webhook_delivery()).start()
+        if self.settings.embedded_projections and self.refunds is None and self.payments is not None:
+            self.refunds = RefundReconciler(self.payments, self.views, self.settings.refund_retry_s).start()
 
     def close(self) -> None:
+        if self.refunds is not None:
+            self.refunds.stop()
+            self.refunds = None
+        if self.deliverer is not None:
+            self.deliverer.stop()
+            self.deliverer = None
         if self.worker is not None:
             self.worker.stop()
             self.worker = None
@@ -123,7 +140,7 @@ def build_services(
     app = app or TrafiApplication(settings.event_store)
     views = views or ViewStore(settings.event_store)
     projections = registry.select(None)
-    with views.transaction() as tx:  # the read models' tables exist before the first query
+    with views.schema_transaction() as tx:  # the read models' tables exist before the first query
         for projection in projections:
             projection.setup(tx)
     if mailer is None:
@@ -136,6 +153,7 @@ def build_services(
         settings=settings, app=app, bus=bus, views=views, queries=Queries.over(app, views),
         auth=Authenticator(app, record_usage=record_key_usage(views)), limiter=limiter, metrics=metrics,
         mailer=mailer, projections=projections, owns_app=owns_app,
+        payments=PaymentService(bus, configured_providers(settings), settings.payment_provider),
     )
     metrics.watch(bus_stats=lambda: bus.stats, projection_lag=services.projection_lag,
                   rate_limited=lambda: limiter.refused)

@@ -15,6 +15,12 @@ TRAFI_READY_MAX_LAG       /readyz fails when a projection is more events behind 
 TRAFI_SMTP_HOST / _PORT   outgoing mail (password reset); unset: mails are written to the log
 TRAFI_MAIL_FROM           sender address (default no-reply@trafi.local)
 TRAFI_STOREFRONT_URL      base of links in e-mails (default http://localhost:3000)
+TRAFI_WEBHOOKS_ALLOW_PRIVATE  1: webhooks may go to private, loopback and link-local addresses (default 0)
+TRAFI_WEBHOOKS_TIMEOUT_S      per webhook request: connect, write, read, each (default 10)
+TRAFI_WEBHOOKS_CONCURRENCY    webhook requests in flight per deliverer (default 8)
+TRAFI_WEBHOOKS_BACKOFF_SCALE  multiplies the retry delays, 1 min … 16 h (default 1; tests use a tiny one)
+TRAFI_WEBHOOKS_EMBEDDED       1 (default): with embedded projections, this process also delivers webhooks;
+                              0: `trafi webhooks deliver` workers do
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from commands.config import EventStoreConfig
+from projections.webhooks.deliverer import DeliveryOptions
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,16 @@ class ApiSettings:
     smtp_port: int = 25
     mail_from: str = "no-reply@trafi.local"
     storefront_url: str = "http://localhost:3000"
+    webhooks_allow_private: bool = False
+    webhooks_timeout_s: float = 10.0
+    webhooks_concurrency: int = 8
+    webhooks_backoff_scale: float = 1.0
+    webhooks_embedded: bool = True
+    payment_provider: str = "sandbox"  # new payments go here; "stripe" needs the Stripe keys below
+    stripe_secret_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_api_base: str | None = None  # tests point the SDK at a local server
+    refund_retry_s: float = 60.0  # embedded mode: how often pending refunds are retried
 
     @classmethod
     def from_env(cls, environ: dict | None = None) -> ApiSettings:
@@ -77,7 +94,30 @@ class ApiSettings:
             smtp_port=int(env.get("TRAFI_SMTP_PORT", 25)),
             mail_from=env.get("TRAFI_MAIL_FROM", cls.mail_from),
             storefront_url=env.get("TRAFI_STOREFRONT_URL", cls.storefront_url).rstrip("/"),
+            webhooks_allow_private=_flag(env.get("TRAFI_WEBHOOKS_ALLOW_PRIVATE"), default=False),
+            webhooks_timeout_s=float(env.get("TRAFI_WEBHOOKS_TIMEOUT_S", 10)),
+            webhooks_concurrency=int(env.get("TRAFI_WEBHOOKS_CONCURRENCY", 8)),
+            webhooks_backoff_scale=float(env.get("TRAFI_WEBHOOKS_BACKOFF_SCALE", 1)),
+            webhooks_embedded=_flag(env.get("TRAFI_WEBHOOKS_EMBEDDED"), default=True),
+            payment_provider=env.get("TRAFI_PAYMENT_PROVIDER", cls.payment_provider),
+            stripe_secret_key=env.get("TRAFI_STRIPE_SECRET_KEY") or None,
+            stripe_webhook_secret=env.get("TRAFI_STRIPE_WEBHOOK_SECRET") or None,
+            stripe_api_base=env.get("TRAFI_STRIPE_API_BASE") or None,
+            refund_retry_s=float(env.get("TRAFI_REFUND_RETRY_S", 60)),
         )
+
+    def webhook_delivery(self) -> DeliveryOptions:
+        """How this deployment's webhook deliverers behave (projections/webhooks/deliverer.py)."""
+        return DeliveryOptions(
+            secret_key=self.secret_key, allow_private=self.webhooks_allow_private, timeout_s=self.webhooks_timeout_s,
+            concurrency=self.webhooks_concurrency, backoff_scale=self.webhooks_backoff_scale,
+        )
+
+
+def _flag(text: str | None, *, default: bool) -> bool:
+    if text is None or not text.strip():
+        return default
+    return text.strip().lower() not in ("0", "false", "no", "off")
 
 
 def _secret_key(configured: str | None, data_dir: Path) -> bytes:

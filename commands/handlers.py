@@ -5,6 +5,8 @@ from __future__ import annotations
 from commands import cart, catalog, checkout, customers, orders, stock, store
 from commands import admin_users, api_keys, sessions
 from commands import password_reset, wishlist
+from commands.payments import records as payments
+from commands import webhooks
 
 HANDLERS = {
     store.OpenStore: store.open_store,
@@ -35,6 +37,17 @@ HANDLERS = {
     orders.MarkOrderDelivered: orders.mark_order_delivered,
     orders.CancelOrder: orders.cancel_order,
     orders.RefundOrder: orders.refund_order,
+    orders.UpdateTracking: orders.update_tracking,
+    orders.RequestReturn: orders.request_return,
+    orders.AuthoriseReturn: orders.authorise_return,
+    orders.RejectReturn: orders.reject_return,
+    orders.ReceiveReturn: orders.receive_return,
+    payments.RecordPaymentAttempt: payments.record_payment_attempt,
+    payments.RecordPaymentReport: payments.record_payment_report,
+    payments.ApplyProviderEvent: payments.apply_provider_event,
+    payments.RequestRefund: payments.request_refund,
+    payments.CompleteRefund: payments.complete_refund,
+    payments.FailRefund: payments.fail_refund,
     api_keys.CreateApiKey: api_keys.create_api_key,
     api_keys.RotateApiKey: api_keys.rotate_api_key,
     api_keys.RevokeApiKey: api_keys.revoke_api_key,
@@ -50,4 +63,11 @@ HANDLERS = {
     wishlist.RemoveFromWishlist: wishlist.remove_from_wishlist,
     wishlist.MoveWishlistItemToCart: wishlist.move_wishlist_item_to_cart,
     store.ChangeStoreCurrency: store.change_store_currency,
+    webhooks.CreateWebhookEndpoint: webhooks.create_webhook_endpoint,
+    webhooks.UpdateWebhookEndpoint: webhooks.update_webhook_endpoint,
+    webhooks.RotateWebhookSecret: webhooks.rotate_webhook_secret,
+    webhooks.DisableWebhookEndpoint: webhooks.disable_webhook_endpoint,
+    webhooks.EnableWebhookEndpoint: webhooks.enable_webhook_endpoint,
+    webhooks.DeleteWebhookEndpoint: webhooks.delete_webhook_endpoint,
+    webhooks.ReplayWebhookDelivery: webhooks.replay_webhook_delivery,
 }

@@ -11,16 +11,18 @@ from domain.customer import Customer
 from domain.idempotency import IdempotencyRecord
 from domain.order import Order
 from domain.password_reset import PasswordResetRequest
+from domain.payment_reference import PaymentReference
 from domain.product import Product
 from domain.session import Session
 from domain.stock import StockItem
 from domain.store import Store
 from domain.wishlist import Wishlist
+from domain.webhook_endpoint import WebhookEndpoint
 
 AGGREGATES = (Store, Product, StockItem, Customer, Cart, Order, IdempotencyRecord, PasswordResetRequest, Wishlist,
-              ApiKey, AdminUser, Session)
+              ApiKey, AdminUser, Session, WebhookEndpoint, PaymentReference)
 
 __all__ = [
     "AGGREGATES", "Cart", "Customer", "IdempotencyRecord", "Order", "Product", "StockItem", "Store",
-    "PasswordResetRequest", "Wishlist", "ApiKey", "AdminUser", "Session",
+    "PasswordResetRequest", "Wishlist", "ApiKey", "AdminUser", "Session", "PaymentReference", "WebhookEndpoint",
 ]

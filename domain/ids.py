@@ -49,3 +49,8 @@ def admin_user_id(store: UUID, email: str) -> UUID:
 def wishlist_id(store: UUID, customer: UUID) -> UUID:
     # One wishlist per customer: its id follows from the customer, so the first add creates it.
     return _scoped(store, "wishlist", str(customer))
+
+
+def payment_reference_id(store: UUID, provider: str, intent_id: str) -> UUID:
+    # A provider's webhook names its own intent id; this finds our order from it in one read.
+    return _scoped(store, "payment", f"{provider}:{intent_id}")

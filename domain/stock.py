@@ -70,11 +70,13 @@ class StockItem(Aggregate):
         self.reserved += quantity
         self.reservations[order_id] = self.reservations.get(order_id, 0) + quantity
 
-    def release(self, order_id: UUID) -> None:
-        """Give back whatever an order still holds (cancellation). No-op if it holds nothing."""
+    def release(self, order_id: UUID, quantity: int | None = None) -> None:
+        """Give back what an order holds — all of it (cancellation) or `quantity` units (a refund
+        of units that will not ship). No-op if it holds nothing."""
         held = self.reservations.get(str(order_id), 0)
-        if held:
-            self._released(order_id=str(order_id), quantity=held)
+        quantity = held if quantity is None else min(_positive("quantity", quantity), held)
+        if quantity:
+            self._released(order_id=str(order_id), quantity=quantity)
 
     @event("Released", topic="trafi.stock_item.released.v1")
     def _released(self, order_id: str, quantity: int) -> None:

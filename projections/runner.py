@@ -66,7 +66,7 @@ class ProjectionRunner:
         # applying on the CPU, so a rebuild overlaps the two. Keyed by (position, head).
         self._reader: ThreadPoolExecutor | None = None
         self._read_ahead: tuple[int, int, Future] | None = None
-        with views.transaction(rename) as tx:
+        with views.schema_transaction(rename) as tx:
             projection.setup(tx)
 
     @property

@@ -76,6 +76,9 @@ class ViewTransaction:
         self._rows.flush()
 
 
+_SCHEMA_LOCK = 0x7472_6166_6900  # "trafi\0": the advisory lock key of read-model schema changes
+
+
 class ViewStore:
     def __init__(self, config: EventStoreConfig):
         self.dialect = config.kind
@@ -125,6 +128,16 @@ class ViewStore:
             tx = ViewTransaction(cursor, "postgres", rename)
             yield tx
             tx.flush()
+
+    @contextmanager
+    def schema_transaction(self, rename: Callable[[str], str] | None = None) -> Iterator[ViewTransaction]:
+        """A transaction for `CREATE … IF NOT EXISTS`. On PostgreSQL two processes creating the same
+        table at the same moment collide (a unique violation in pg_type), as several API workers
+        starting together do; a transaction-scoped advisory lock makes them take turns."""
+        with self.transaction(rename) as tx:
+            if self.dialect == "postgres":
+                tx.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+            yield tx
 
     @contextmanager
     def read(self) -> Iterator[ViewTransaction]:

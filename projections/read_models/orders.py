@@ -23,7 +23,7 @@ def buyer_email(event) -> str | None:
 class OrderList(Projection):
     name = "order_list"
     # Not "rm_orders_lines": a table name must not look like an index of another table.
-    tables = ("rm_orders", "rm_order_lines")
+    tables = ("rm_orders", "rm_order_lines", "rm_order_refunds")
 
     def setup(self, tx) -> None:
         tx.execute(
@@ -53,6 +53,13 @@ class OrderList(Projection):
             "tax BIGINT NOT NULL, gross BIGINT NOT NULL, tax_class TEXT NOT NULL, unit_cost BIGINT NOT NULL, "
             "fulfilled INTEGER NOT NULL, PRIMARY KEY (order_id, line_no))"
         )
+        # Every refund asked for, so the payment reconciler finds those still pending.
+        tx.execute(
+            "CREATE TABLE IF NOT EXISTS rm_order_refunds ("
+            "order_id TEXT NOT NULL, refund_id TEXT NOT NULL, amount BIGINT NOT NULL, "
+            "status TEXT NOT NULL, requested_at TEXT NOT NULL, settled_at TEXT, PRIMARY KEY (order_id, refund_id))"
+        )
+        tx.execute("CREATE INDEX IF NOT EXISTS rm_order_refunds_status ON rm_order_refunds (status, requested_at)")
 
     # Handlers write rows, not SQL: within a batch an order's later changes fold into
     # its insert (projections/row_batch.py), which is what keeps rebuilds fast.
@@ -97,6 +104,29 @@ class OrderList(Projection):
     @handles(Order.Refunded)
     def refunded(self, tx, event) -> None:
         self._update(tx, event, {"status": event.status}, add={"refunded": event.amount})
+        if event.refund_id is not None:  # refunds before payments had ids were never pending
+            self._settle_refund(tx, event, "succeeded")
+
+    @handles(Order.RefundRequested)
+    def refund_requested(self, tx, event) -> None:
+        tx.insert("rm_order_refunds", {
+            "order_id": str(event.originator_id), "refund_id": event.refund_id, "amount": event.amount,
+            "status": "pending", "requested_at": utc_text(event.timestamp), "settled_at": None,
+        })
+
+    @handles(Order.RefundFailed)
+    def refund_failed(self, tx, event) -> None:
+        self._settle_refund(tx, event, "failed")
+
+    @staticmethod
+    def _settle_refund(tx, event, status: str) -> None:
+        tx.update("rm_order_refunds", {"order_id": str(event.originator_id), "refund_id": event.refund_id},
+                  set={"status": status, "settled_at": utc_text(event.timestamp)})
+
+    @handles(Order.PaymentUnmatched)
+    def payment_unmatched(self, tx, event) -> None:
+        # Money the order did not take as its payment still counts as captured (it will be refunded).
+        self._update(tx, event, {}, add={"paid_amount": event.amount})
 
     @staticmethod
     def _update(tx, event, changes: dict, add: dict | None = None) -> None:

@@ -2,7 +2,7 @@
 
 Path parameters are filled from a dict by name (the API's parameter names are fixed:
 cart_id, order_id, product_id, handle, sku, key_id, user_id, customer_id, address_id,
-aggregate_id, session_id); bodies are the request schema's first example.
+aggregate_id, session_id, fulfilment_id, return_id); bodies are the request schema's first example.
 """
 
 from __future__ import annotations

@@ -189,7 +189,9 @@ def test_an_order_goes_through_payment_fulfilment_delivery_and_refund(api):
     _problem(c.post(f"{base}/cancel", json={"reason": "too late"}, headers=h), 409, "order.invalid_transition")
     _problem(c.post(f"{base}/refund", json={"amount": order["total"] + 1}, headers=h), 422, "order.invalid_refund")
     refunded = c.post(f"{base}/refund", json={"amount": 500, "reason": "chipped"}, headers=h)
-    assert refunded.json() == {"order_id": order_id, "status": "partially_refunded", "refunded": 500}
+    assert refunded.json() == {"order_id": order_id, "status": "partially_refunded", "refunded": 500, "amount": 500,
+                               "refund_id": refunded.json()["refund_id"], "refund_status": "succeeded",
+                               "refundable": order["total"] - 500}
 
     after = c.get(base, params={"min_position": refunded.headers["X-Trafi-Position"]}, headers=h).json()
     assert after["status"] == "partially_refunded" and after["refunded"] == 500 and after["lines"][0]["fulfilled"] == 2
@@ -359,7 +361,8 @@ def test_audit_shows_an_aggregate_at_a_version_or_a_moment_and_its_history(api):
     assert page["items"][0]["store_id"] == str(api.store.keys.store_id)
     rest = c.get(f"{base}/history", params={"cursor": page["next_cursor"]}, headers=h).json()
     assert [e["type"] for e in rest["items"]] == ["trafi.order.paid.v1"] and rest["next_cursor"] is None
-    assert rest["items"][0]["data"] == {"amount": order["total"], "reference": "r-1"}
+    # attempt/at name a provider attempt; a payment recorded by hand has neither.
+    assert rest["items"][0]["data"] == {"amount": order["total"], "reference": "r-1", "attempt": None, "at": None}
 
     owner = c.get(f"/v1/admin/audit/{api.store.keys.owner_id}/history", headers=h).json()["items"]
     assert owner[0]["data"]["password_hash"] == "[redacted]"
