@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 
 from api.auth import Principal, admin_route, require
 from api.commanding import CommandGateway, MinPosition, answered, command_gateway
-from api.routers.payments import return_id_for
+from api.routers.payments import NewReturn, ReturnChanged, return_id_for
 from api.examples import ORDER_DETAIL_EXAMPLE, ORDER_ID, ORDER_SUMMARY_EXAMPLE, example, with_examples
 from api.services import Services, services
 from commands import orders
@@ -111,12 +111,6 @@ class Cancelled(OrderChanged):
     refund: Refunded | None = Field(default=None, description="The refund of what was captured, if anything was")
 
 
-class ReturnRequest(BaseModel):
-    model_config = with_examples({"lines": {"MUG-STONE-BLUE": 1}, "reason": "arrived chipped"})
-    lines: Quantities = Field(min_length=1, description="SKU → units coming back")
-    reason: str = Field(default="", max_length=500, pattern=ONE_LINE)
-
-
 class ReturnDecision(BaseModel):
     model_config = with_examples({"reason": "outside the 30-day window"})
     reason: str = Field(default="", max_length=500, pattern=ONE_LINE)
@@ -134,12 +128,6 @@ class ReturnRefund(BaseModel):
     reason: str = Field(default="", max_length=500, pattern=ONE_LINE)
 
 
-class ReturnChanged(OrderChanged):
-    model_config = with_examples({"order_id": ORDER_ID, "status": "delivered", "return_id": "ret_5f2a9c",
-                                  "return_status": "authorised", "lines": {"MUG-STONE-BLUE": 1}})
-    return_id: str
-    return_status: str
-    lines: dict[str, int]
 
 
 @router.get("", summary="List orders, newest first", response_model=Page[OrderSummary],
@@ -234,7 +222,7 @@ def order_payments(order_id: OrderId, principal: Principal = Depends(require("or
 # --- returns -------------------------------------------------------------------------------
 @router.post("/{order_id}/returns", summary="Open a return for shipped units (on the buyer's behalf)",
              response_model=ReturnChanged, status_code=201, **admin_route("orders:write"))
-def open_return(order_id: OrderId, body: ReturnRequest, principal: Principal = Depends(require("orders:write")),
+def open_return(order_id: OrderId, body: NewReturn, principal: Principal = Depends(require("orders:write")),
                 gateway: CommandGateway = Depends(command_gateway)):
     command = orders.RequestReturn(order_id=order_id, return_id=return_id_for(gateway.idempotency_key),
                                    lines=body.lines, reason=body.reason)
