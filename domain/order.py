@@ -228,7 +228,7 @@ class Order(Aggregate):
         target = "fulfilled" if complete else "partially_fulfilled"
         self._move(target)
         self._fulfilled(quantities=quantities, carrier=carrier, tracking_number=tracking_number, status=target,
-                        fulfilment_id=fulfilment_id or f"f{len(self.fulfilments) + 1}")
+                        fulfilment_id=fulfilment_id)
         return True
 
     @event("Fulfilled", topic="trafi.order.fulfilled.v1")
@@ -237,7 +237,7 @@ class Order(Aggregate):
         for sku, qty in quantities.items():
             self.fulfilled[sku] = self.fulfilled.get(sku, 0) + qty
         self.status = status
-        key = fulfilment_id or f"f{len(self.fulfilments) + 1}"
+        key = fulfilment_id or f"f{len(self.fulfilments) + 1}"  # shipments without a 3PL id: f1, f2, …
         self.fulfilments[key] = {"lines": dict(quantities), "carrier": carrier, "tracking_number": tracking_number}
 
     def update_tracking(self, fulfilment_id: str, *, carrier: str, tracking_number: str) -> None:

@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 
 from api.auth import Principal, admin_route, require
 from api.commanding import CommandGateway, MinPosition, answered, command_gateway
-from api.routers.payments import NewReturn, ReturnChanged, return_id_for
+from api.routers.payments import NewReturn, ReturnChanged, id_from_key
 from api.examples import ORDER_DETAIL_EXAMPLE, ORDER_ID, ORDER_SUMMARY_EXAMPLE, example, with_examples
 from api.services import Services, services
 from commands import orders
@@ -198,16 +198,11 @@ def cancel(order_id: OrderId, body: Cancellation, response: Response,
     return answered(svc.payments.cancel(principal.ctx, order_id, reason=body.reason), response)
 
 
-def refund_id_for(idempotency_key: str | None) -> str:
-    """With an Idempotency-Key, a retried refund names the same refund: it is paid out once."""
-    return "rf_" + return_id_for(idempotency_key).removeprefix("ret_")
-
-
 @router.post("/{order_id}/refund", summary="Refund part or all of what was paid (through the provider)",
              response_model=Refunded, responses=PROVIDER_DOWN, **admin_route("orders:write"))
 def refund(order_id: OrderId, body: Refund, response: Response, principal: Principal = Depends(require("orders:write")),
            svc: Services = Depends(services), gateway: CommandGateway = Depends(command_gateway)):
-    result = svc.payments.refund(principal.ctx, order_id, refund_id=refund_id_for(gateway.idempotency_key),
+    result = svc.payments.refund(principal.ctx, order_id, refund_id=id_from_key("rf_", gateway.idempotency_key),
                                  amount=body.amount, reason=body.reason, restock=body.restock)
     return answered(result, response)
 
@@ -224,7 +219,7 @@ def order_payments(order_id: OrderId, principal: Principal = Depends(require("or
              response_model=ReturnChanged, status_code=201, **admin_route("orders:write"))
 def open_return(order_id: OrderId, body: NewReturn, principal: Principal = Depends(require("orders:write")),
                 gateway: CommandGateway = Depends(command_gateway)):
-    command = orders.RequestReturn(order_id=order_id, return_id=return_id_for(gateway.idempotency_key),
+    command = orders.RequestReturn(order_id=order_id, return_id=id_from_key("ret_", gateway.idempotency_key),
                                    lines=body.lines, reason=body.reason)
     return gateway.run(command, principal.ctx, payload=body).data
 

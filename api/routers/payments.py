@@ -120,11 +120,12 @@ def confirm_payment(order_id: OrderId, body: ConfirmPayment, order_token: OrderT
     return _answer(outcome, response)
 
 
-def return_id_for(idempotency_key: str | None) -> str:
-    """A retried request (same Idempotency-Key) names the same return, so it is recorded once."""
+def id_from_key(prefix: str, idempotency_key: str | None) -> str:
+    """The id of what a request creates (a return, a refund). A retried request — same
+    Idempotency-Key — names the same thing, so it is recorded (and paid) once."""
     if idempotency_key:
-        return "ret_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:20]
-    return "ret_" + uuid.uuid4().hex[:20]
+        return prefix + hashlib.sha256(idempotency_key.encode()).hexdigest()[:20]
+    return prefix + uuid.uuid4().hex[:20]
 
 
 @router.post("/{order_id}/returns", summary="Ask to send shipped items back", response_model=ReturnChanged,
@@ -133,6 +134,6 @@ def request_return(order_id: OrderId, body: NewReturn, order_token: OrderToken,
                    principal: Principal = Depends(storefront), svc: Services = Depends(services),
                    gateway: CommandGateway = Depends(command_gateway)):
     BuyerOrderQueries(svc.app).buyer_order(principal.ctx, order_id, order_token)
-    command = orders.RequestReturn(order_id=order_id, return_id=return_id_for(gateway.idempotency_key),
+    command = orders.RequestReturn(order_id=order_id, return_id=id_from_key("ret_", gateway.idempotency_key),
                                    lines=body.lines, reason=body.reason)
     return gateway.run(command, principal.ctx, payload=body).data
