@@ -10,7 +10,7 @@ import sys
 import time
 
 from api import cli_audit, cli_projections, cli_serve
-from api import cli_payments, cli_webhooks
+from api import cli_payments, cli_relay, cli_webhooks
 from commands.application import TrafiApplication
 from commands.bus import CommandBus
 from commands.config import EventStoreConfig
@@ -69,7 +69,7 @@ def _print_read_side(views: ViewStore, ctx) -> None:
           f"projections current at position {views.position('order_list')}")
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trafi", description="Trafi Core: event-sourced commerce with a profit autopilot")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="seed the embedded demo store and simulate buyers")
@@ -82,7 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     cli_serve.register(sub)
     cli_webhooks.register(sub)
     cli_payments.register(sub)
-    args = parser.parse_args(argv)
+    cli_relay.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=os.environ.get("TRAFI_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return args.func(args)
 

@@ -17,7 +17,7 @@ from projections.views import ViewStore
 from projections.worker import ProjectionWorker
 
 
-def _open() -> tuple[TrafiApplication, ViewStore]:
+def open_stores() -> tuple[TrafiApplication, ViewStore]:
     config = EventStoreConfig.from_env()
     return TrafiApplication(config), ViewStore(config)
 
@@ -31,7 +31,9 @@ def _select(names: list[str] | None):
 
 def cmd_run(args: argparse.Namespace) -> int:
     projections = _select(args.names)
-    app, views = _open()
+    if args.source == "kafka":
+        return _run_from_kafka(projections, args)
+    app, views = open_stores()
     worker = ProjectionWorker(app, views, projections, batch_size=args.batch_size)
     # SIGTERM (docker stop, systemd) ends the loop between batches: nothing half-applied to clean up.
     signal.signal(signal.SIGTERM, lambda *_: worker.stop(timeout=0))
@@ -46,9 +48,46 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_from_kafka(projections: list, args: argparse.Namespace) -> int:
+    from api.cli_relay import require_kafka
+    from projections.kafka.consumer import KafkaProjectionConsumer, KafkaProjectionWorker
+
+    if not args.names:
+        raise SystemExit("trafi projections run --source kafka: name the projections (each is its own consumer group)")
+    config = require_kafka()
+    app, views = open_stores()
+    worker = KafkaProjectionWorker([
+        KafkaProjectionConsumer(app, views, p, config, batch_size=args.batch_size) for p in projections
+    ])
+    signal.signal(signal.SIGTERM, lambda *_: worker.stop())
+    logging.getLogger("trafi").info("running projections from %s: %s", config.events_topic,
+                                    ", ".join(p.name for p in projections))
+    try:
+        worker.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        views.close()
+        app.close()
+    return 0
+
+
+def _with_relay(projections: list, names: list[str] | None) -> list:
+    """The relay's status sits beside the projections' wherever Kafka is configured."""
+    from projections.kafka.config import KafkaConfig
+    from projections.kafka.relay import RELAY_NAME, KafkaRelay
+
+    if KafkaConfig.from_env() is not None and (not names or RELAY_NAME in names):
+        return [*projections, KafkaRelay()]
+    return projections
+
+
 def cmd_status(args: argparse.Namespace) -> int:
-    projections = _select(args.names)
-    app, views = _open()
+    from projections.kafka.relay import RELAY_NAME
+
+    names = [n for n in args.names if n != RELAY_NAME]
+    projections = _with_relay(_select(names) if names or not args.names else [], args.names)
+    app, views = open_stores()
     try:
         statuses = [projection_status(app, views, p) for p in projections]
     finally:
@@ -58,9 +97,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         for status in statuses:
             print(json.dumps(status.as_dict()))
     else:
-        print(f"{'projection':<24} {'state':<8} {'position':>10} {'lag events':>11} {'lag s':>8}  last error")
+        print(f"{'projection':<24} {'source':<6} {'state':<8} {'position':>10} {'lag events':>11} {'lag s':>8}"
+              f" {'copies':>7} {'dead':>5}  last error")
         for s in statuses:
-            print(f"{s.name:<24} {s.state:<8} {s.position:>10} {s.lag_events:>11} {s.lag_seconds:>8.1f}  {s.last_error or ''}")
+            print(f"{s.name:<24} {s.source:<6} {s.state:<8} {s.position:>10} {s.lag_events:>11} {s.lag_seconds:>8.1f}"
+                  f" {s.duplicates:>7} {s.dead_letters:>5}  {s.last_error or ''}")
     # Non-zero when something is halted, so monitoring can alert on the exit code.
     return 1 if any(s.last_error for s in statuses) else 0
 
@@ -69,7 +110,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     [projection] = _select([args.name])
-    app, views = _open()
+    app, views = open_stores()
     refusal = projection.rebuild_refusal(app, views)
     if refusal and not args.force:
         print(f"refusing to rebuild {projection.name}: {refusal} (--force to rebuild anyway)", file=sys.stderr)
@@ -106,6 +147,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     run = actions.add_parser("run", help="keep projections current (all of them when no names are given)")
     run.add_argument("names", nargs="*")
     run.add_argument("--batch-size", type=int, default=500)
+    run.add_argument("--source", choices=("log", "kafka"), default="log",
+                     help="the database log (default) or the Kafka events topic (TRAFI_KAFKA_BOOTSTRAP)")
     run.set_defaults(func=cmd_run)
 
     status = actions.add_parser("status", help="position, lag and last error per projection")

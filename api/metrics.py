@@ -1,4 +1,4 @@
-"""Prometheus metrics: per-route latency, command retries and conflicts, projection lag.
+"""Prometheus metrics: per-route latency, command retries and conflicts, projection (and Kafka relay) lag.
 
 Each app has its own registry (tests build many apps in one process). Counters the
 command bus already keeps and projection lag are read when scraped, by a collector,
@@ -36,11 +36,20 @@ class _Collector:
                                    labels=["projection"])
         seconds = GaugeMetricFamily("trafi_projection_lag_seconds", "Age of the oldest event not applied yet",
                                     labels=["projection"])
+        copies = CounterMetricFamily("trafi_kafka_duplicates_dropped", "Copies of events a Kafka-fed projection "
+                                     "dropped by (aggregate id, version)", labels=["projection"])
+        dead = CounterMetricFamily("trafi_kafka_dead_letters", "Messages a Kafka-fed projection parked in the "
+                                   "dead-letter topic", labels=["projection"])
         for status in self.projection_lag():
             events.add_metric([status.name], status.lag_events)
             seconds.add_metric([status.name], status.lag_seconds or 0.0)
+            if status.source == "kafka":
+                copies.add_metric([status.name], status.duplicates)
+                dead.add_metric([status.name], status.dead_letters)
         yield events
         yield seconds
+        yield copies
+        yield dead
 
 
 class ApiMetrics:

@@ -26,6 +26,7 @@ from projections.projection import Projection
 from projections.read_models.access import record_api_key_use
 from projections.status import ProjectionStatus, projection_status
 from projections.views import ViewStore
+from projections.kafka.relay import KafkaRelay
 from projections.worker import ProjectionWorker
 from projections.webhooks.deliverer import WebhookDeliverer
 from commands.payments.reconciler import RefundReconciler
@@ -99,6 +100,11 @@ class Services:
     def projection_lag(self) -> list[ProjectionStatus]:
         return [projection_status(self.app, self.views, p) for p in self.projections]
 
+    def relay_lag(self) -> list[ProjectionStatus]:
+        """The Kafka relay's status, where this deployment has one (not part of readiness: the API
+        serves from the read models whatever the relay does)."""
+        return [projection_status(self.app, self.views, KafkaRelay())] if self.settings.kafka else []
+
     def start(self) -> None:
         if self.settings.embedded_projections and self.worker is None:
             self.worker = ProjectionWorker(self.app, self.views, self.projections).start()
@@ -155,7 +161,7 @@ def build_services(
         mailer=mailer, projections=projections, owns_app=owns_app,
         payments=PaymentService(bus, configured_providers(settings), settings.payment_provider),
     )
-    metrics.watch(bus_stats=lambda: bus.stats, projection_lag=services.projection_lag,
+    metrics.watch(bus_stats=lambda: bus.stats, projection_lag=lambda: services.projection_lag() + services.relay_lag(),
                   rate_limited=lambda: limiter.refused)
     return services
 

@@ -19,6 +19,7 @@ TRAFI_WEBHOOKS_ALLOW_PRIVATE  1: webhooks may go to private, loopback and link-l
 TRAFI_WEBHOOKS_TIMEOUT_S      per webhook request: connect, write, read, each (default 10)
 TRAFI_WEBHOOKS_CONCURRENCY    webhook requests in flight per deliverer (default 8)
 TRAFI_WEBHOOKS_BACKOFF_SCALE  multiplies the retry delays, 1 min … 16 h (default 1; tests use a tiny one)
+TRAFI_KAFKA_*             see projections/kafka/config.py (the relay's lag appears in /metrics)
 TRAFI_WEBHOOKS_EMBEDDED       1 (default): with embedded projections, this process also delivers webhooks;
                               0: `trafi webhooks deliver` workers do
 """
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from commands.config import EventStoreConfig
+from projections.kafka.config import KafkaConfig
 from projections.webhooks.deliverer import DeliveryOptions
 
 
@@ -74,6 +76,7 @@ class ApiSettings:
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None  # tests point the SDK at a local server
     refund_retry_s: float = 60.0  # embedded mode: how often pending refunds are retried
+    kafka: KafkaConfig | None = None  # TRAFI_KAFKA_*: the relay's lag is in /metrics when set
 
     @classmethod
     def from_env(cls, environ: dict | None = None) -> ApiSettings:
@@ -100,6 +103,7 @@ class ApiSettings:
             webhooks_backoff_scale=float(env.get("TRAFI_WEBHOOKS_BACKOFF_SCALE", 1)),
             webhooks_embedded=_flag(env.get("TRAFI_WEBHOOKS_EMBEDDED"), default=True),
             payment_provider=env.get("TRAFI_PAYMENT_PROVIDER", cls.payment_provider),
+            kafka=KafkaConfig.from_env(env),
             stripe_secret_key=env.get("TRAFI_STRIPE_SECRET_KEY") or None,
             stripe_webhook_secret=env.get("TRAFI_STRIPE_WEBHOOK_SECRET") or None,
             stripe_api_base=env.get("TRAFI_STRIPE_API_BASE") or None,

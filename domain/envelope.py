@@ -140,3 +140,9 @@ def build_envelope(
         "occurred_at": utc_iso(event.timestamp),
         "data": event_data(event),
     }
+
+
+def envelope_body(envelope: dict) -> str:
+    """The exact text an envelope travels as (a webhook body, a Kafka message value):
+    compact JSON in envelope field order (json escapes control characters)."""
+    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)

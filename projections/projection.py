@@ -42,6 +42,9 @@ def handles(*event_classes: type) -> Callable[[Handler], Handler]:
 class Projection:
     name: str = ""
     tables: tuple[str, ...] = ()
+    # True when a failing batch says nothing about its events (the Kafka relay: the broker is
+    # away): the runner retries the whole batch later instead of isolating the failing event.
+    failures_are_transient: bool = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

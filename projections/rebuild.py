@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 from commands.application import TrafiApplication
+from projections.kafka import bookkeeping
 from projections.projection import Projection
 from projections.runner import Progress, ProjectionRunner
 from projections.views import (
@@ -89,6 +90,9 @@ def _swap(views: ViewStore, projection: Projection, fresh_name: str) -> int:
             _rename_indexes(tx, table)
         record_position(tx, projection.name, position)  # also clears a halted projection's error
         forget_position(tx, fresh_name)
+        # Fed from Kafka before? Its offsets described the old tables. A consumer started
+        # after this hands off from the rebuilt position; until then the log runner may run it.
+        bookkeeping.forget(tx, projection.name)
     return position
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from commands.application import TrafiApplication
+from projections.kafka import bookkeeping
 from projections.projection import Projection
 from projections.views import ViewStore, claim_position, record_position
 
@@ -26,6 +27,15 @@ log = logging.getLogger("trafi.projections")
 
 # Called after every committed batch with (events applied so far, position, log head).
 Progress = Callable[[int, int, int], None]
+
+
+class FedFromKafka(Exception):
+    """The projection runs from Kafka now (`--source kafka`): the log runner must not apply it too."""
+
+    def __init__(self, name: str):
+        super().__init__(f"projection {name} runs from Kafka; to run it from the database log again, "
+                         f"rebuild it (trafi projections rebuild {name})")
+        self.name = name
 
 
 class ProjectionHalted(Exception):
@@ -95,7 +105,7 @@ class ProjectionRunner:
         """Apply one batch after the current position; return (applied, new position)."""
         try:
             with self.views.transaction(self._rename) as tx:
-                position = claim_position(tx, self.tracking_name)
+                position = self._claim(tx)
                 if position >= head:
                     return 0, position
                 notifications = self._read(position, head)
@@ -105,8 +115,19 @@ class ProjectionRunner:
                 self.projection.apply_batch(tx, notifications, self.app.mapper)
                 record_position(tx, self.tracking_name, through)
                 return len(notifications), through
-        except Exception:
+        except FedFromKafka:
+            raise
+        except Exception as error:
+            if self.projection.failures_are_transient:  # nothing to isolate: try the batch again later
+                raise self._halted(f"{type(error).__name__}: {error}") from error
             return self._apply_one_by_one(head)  # raises ProjectionHalted at the failing event
+
+    def _claim(self, tx) -> int:
+        """Lock the tracking row; refuse if the projection has moved to Kafka meanwhile."""
+        position = claim_position(tx, self.tracking_name)
+        if self.tracking_name == self.projection.name and bookkeeping.kafka_sourced(tx, self.tracking_name):
+            raise FedFromKafka(self.name)
+        return position
 
     def _read(self, position: int, head: int):
         ahead, self._read_ahead = self._read_ahead, None
@@ -136,18 +157,24 @@ class ProjectionRunner:
         for notification in self._select(position, head):
             try:
                 with self.views.transaction(self._rename) as tx:
-                    position = claim_position(tx, self.tracking_name)
+                    position = self._claim(tx)
                     if position >= notification.id:
                         continue  # another runner got here first
                     self.projection.apply_batch(tx, [notification], self.app.mapper)
                     record_position(tx, self.tracking_name, notification.id)
                     position = notification.id
+            except FedFromKafka:
+                raise
             except Exception as error:
                 reason = f"{type(error).__name__}: {error} (event {notification.id}, {notification.topic})"
-                with self.views.transaction() as tx:
-                    position = claim_position(tx, self.tracking_name)  # the last event really applied
-                    record_position(tx, self.tracking_name, position, reason)
-                log.error("projection %s halted: %s", self.name, reason)
-                raise ProjectionHalted(self.name, position, reason) from error
+                raise self._halted(reason) from error
             applied += 1
         return applied, position
+
+    def _halted(self, reason: str) -> ProjectionHalted:
+        """Record why the projection stopped, beside the position of the last event really applied."""
+        with self.views.transaction() as tx:
+            position = claim_position(tx, self.tracking_name)
+            record_position(tx, self.tracking_name, position, reason)
+        log.error("projection %s halted: %s", self.name, reason)
+        return ProjectionHalted(self.name, position, reason)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from commands.application import TrafiApplication
+from projections.kafka import bookkeeping
 from projections.projection import Projection
 from projections.views import ViewStore
 
@@ -19,6 +20,9 @@ class ProjectionStatus:
     lag_seconds: float  # age of the oldest event this projection still has to apply
     last_error: str | None
     updated_at: str | None
+    source: str = "log"  # or "kafka": fed by a consumer group (projections/kafka/consumer.py)
+    duplicates: int = 0  # Kafka: copies dropped by (aggregate id, version)
+    dead_letters: int = 0  # Kafka: messages parked in the dead-letter topic
 
     @property
     def state(self) -> str:
@@ -43,4 +47,9 @@ def projection_status(
         if oldest:
             occurred = app.mapper.to_domain_event(oldest[0]).timestamp
             lag_seconds = max(0.0, ((now or datetime.now(timezone.utc)) - occurred).total_seconds())
-    return ProjectionStatus(projection.name, position, head, max(0, head - position), lag_seconds, error, updated)
+    with views.read() as tx:
+        kafka = bookkeeping.source_counters(tx, projection.name)
+    extra = {} if kafka is None else {
+        "source": "kafka", "duplicates": kafka["duplicates"], "dead_letters": kafka["dead_letters"]}
+    return ProjectionStatus(projection.name, position, head, max(0, head - position), lag_seconds, error, updated,
+                            **extra)

@@ -16,7 +16,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-import psycopg
 from psycopg_pool import ConnectionPool
 
 from commands.config import EventStoreConfig
@@ -94,6 +93,9 @@ class ViewStore:
                 "name TEXT PRIMARY KEY, position BIGINT NOT NULL, last_error TEXT, updated_at TEXT)"
             )
             _add_updated_at_to_older_tables(tx)
+            from projections.kafka import bookkeeping  # (imports this module)
+
+            bookkeeping.create_tables(tx)  # so every runner can ask whether a projection runs from Kafka
 
     def _sqlite(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)

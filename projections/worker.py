@@ -24,7 +24,7 @@ import psycopg
 
 from commands.application import TrafiApplication
 from projections.projection import Projection
-from projections.runner import ProjectionHalted, ProjectionRunner
+from projections.runner import FedFromKafka, ProjectionHalted, ProjectionRunner
 from projections.views import ViewStore
 
 log = logging.getLogger("trafi.projections")
@@ -87,6 +87,10 @@ class ProjectionWorker:
                 self.halted.pop(runner.name, None)
             except ProjectionHalted:
                 self.halted[runner.name] = time.monotonic() + self.retry_halted_s
+            except FedFromKafka as moved:
+                if runner.name not in self.halted:
+                    log.warning("%s", moved)
+                self.halted[runner.name] = time.monotonic() + 60.0  # until it is rebuilt back
             except Exception:  # the view or event database is away: try again after a pause
                 log.exception("projection %s could not catch up", runner.name)
                 self.halted[runner.name] = time.monotonic() + self.retry_halted_s

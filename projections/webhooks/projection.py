@@ -24,9 +24,10 @@ from datetime import datetime, timezone
 from typing import Sequence
 from uuid import UUID, uuid5
 
-from domain.envelope import build_envelope, event_id, store_id_at_creation
+from domain.envelope import build_envelope, envelope_body, event_id
 from domain.webhook_endpoint import WebhookEndpoint
 from domain.webhook_topics import SUBSCRIBABLE_TOPICS, event_topics, matches, redact_credentials
+from projections.aggregate_stores import chunks, marks, stores_of
 from projections.projection import Projection
 from projections.read_models.timestamps import utc_text
 from projections.views import ViewTransaction
@@ -40,11 +41,6 @@ _ENDPOINT_TOPIC_SET = frozenset(ENDPOINT_TOPICS)
 
 def delivery_id(endpoint_id: UUID | str, event: UUID | str) -> UUID:
     return uuid5(UUID(str(endpoint_id)), str(event))
-
-
-def envelope_body(envelope: dict) -> str:
-    """The exact text a delivery sends: compact JSON in envelope field order (json escapes control characters)."""
-    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass
@@ -98,42 +94,19 @@ class OutboundWebhooks(Projection):
         _insert(tx, deliveries)
 
     # --- which store each event belongs to ---------------------------------------------------
-    def _stores(self, tx, notifications, mapper, decoded: dict) -> dict[UUID, str]:
-        """aggregate id → store id for every commerce event of the batch; records new aggregates."""
-        stores: dict[UUID, str] = {}
-        created = []
-        for notification in notifications:
-            if notification.topic in _ENDPOINT_TOPIC_SET or notification.originator_version != 1:
-                continue
-            event = mapper.to_domain_event(notification)
-            decoded[notification.id] = event
-            store = store_id_at_creation(notification.topic, event)
-            if store is not None:
-                stores[notification.originator_id] = str(store)
-                created.append((str(notification.originator_id), str(store)))
-        tx.executemany(
-            f"INSERT INTO {AGGREGATE_STORES} (aggregate_id, store_id) VALUES (%s, %s) "
-            "ON CONFLICT (aggregate_id) DO NOTHING", created,
-        )
-        unknown = sorted({str(n.originator_id) for n in notifications
-                          if n.topic not in _ENDPOINT_TOPIC_SET and n.originator_id not in stores})
-        for chunk in _chunks(unknown):
-            rows = tx.execute(
-                f"SELECT aggregate_id, store_id FROM {AGGREGATE_STORES} WHERE aggregate_id IN ({_marks(chunk)})",
-                chunk,
-            ).fetchall()
-            stores.update((UUID(aggregate), store) for aggregate, store in rows)
-        return stores
+    @staticmethod
+    def _stores(tx, notifications, mapper, decoded: dict) -> dict[UUID, str]:
+        return stores_of(tx, AGGREGATE_STORES, notifications, mapper, decoded, ignore=_ENDPOINT_TOPIC_SET)
 
     # --- the endpoints --------------------------------------------------------------------------
     @staticmethod
     def _endpoints(tx, stores: set[str]) -> dict[str, dict[str, _Endpoint]]:
         """store id → endpoint id → endpoint: the live endpoints of these stores, as of the start of the batch."""
         found: dict[str, dict[str, _Endpoint]] = {}
-        for chunk in _chunks(sorted(stores)):
+        for chunk in chunks(sorted(stores)):
             rows = tx.execute(
                 f"SELECT endpoint_id, store_id, status, event_types FROM {ENDPOINTS} "
-                f"WHERE store_id IN ({_marks(chunk)}) AND status <> 'deleted'", chunk,
+                f"WHERE store_id IN ({marks(chunk)}) AND status <> 'deleted'", chunk,
             ).fetchall()
             for endpoint_id, store_id, status, event_types in rows:
                 found.setdefault(store_id, {})[endpoint_id] = _Endpoint(
@@ -233,14 +206,3 @@ def _deliveries(notification, event, store: str, targets: list[_Endpoint], now: 
          notification.id, body, PENDING, now, now, now)
         for target in targets
     ]
-
-
-_CHUNK = 500  # parameters per IN list: far below either database's limit
-
-
-def _chunks(values: list[str]) -> list[list[str]]:
-    return [values[i:i + _CHUNK] for i in range(0, len(values), _CHUNK)]
-
-
-def _marks(values: list) -> str:
-    return ", ".join(["%s"] * len(values))

@@ -17,6 +17,8 @@ rebuilt from events — like `api_key_usage` beside the access list.
 
 from __future__ import annotations
 
+from projections import aggregate_stores
+
 ENDPOINTS = "rm_webhook_endpoints"
 AGGREGATE_STORES = "rm_webhook_aggregate_stores"
 DELIVERIES = "webhook_deliveries"
@@ -38,9 +40,7 @@ def create_projection_tables(tx) -> None:
         "updated_at TEXT NOT NULL, version BIGINT NOT NULL)"
     )
     tx.execute(f"CREATE INDEX IF NOT EXISTS {ENDPOINTS}_store ON {ENDPOINTS} (store_id, created_at, endpoint_id)")
-    tx.execute(
-        f"CREATE TABLE IF NOT EXISTS {AGGREGATE_STORES} (aggregate_id TEXT PRIMARY KEY, store_id TEXT NOT NULL)"
-    )
+    aggregate_stores.create_table(tx, AGGREGATE_STORES)
 
 
 def create_queue_tables(tx) -> None:
