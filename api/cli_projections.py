@@ -50,20 +50,23 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _run_from_kafka(projections: list, args: argparse.Namespace) -> int:
     from api.cli_relay import require_kafka
-    from projections.kafka.consumer import KafkaProjectionConsumer, KafkaProjectionWorker
+    from projections.kafka.consumer import KafkaProjectionConsumer
 
     if not args.names:
-        raise SystemExit("trafi projections run --source kafka: name the projections (each is its own consumer group)")
+        raise SystemExit("trafi projections run --source kafka: name the projections to run from Kafka")
     config = require_kafka()
     app, views = open_stores()
-    worker = KafkaProjectionWorker([
-        KafkaProjectionConsumer(app, views, p, config, batch_size=args.batch_size) for p in projections
-    ])
-    signal.signal(signal.SIGTERM, lambda *_: worker.stop())
-    logging.getLogger("trafi").info("running projections from %s: %s", config.events_topic,
-                                    ", ".join(p.name for p in projections))
     try:
-        worker.run()
+        # One group member for all the named projections; every replica runs the same list.
+        consumer = KafkaProjectionConsumer(app, views, projections, config, batch_size=args.batch_size)
+    except ValueError as refused:
+        views.close()
+        app.close()
+        raise SystemExit(f"trafi projections run: {refused}") from None
+    signal.signal(signal.SIGTERM, lambda *_: consumer.stop())
+    logging.getLogger("trafi").info("running projections from %s: %s", config.events_topic, consumer.name)
+    try:
+        consumer.run()
     except KeyboardInterrupt:
         pass
     finally:

@@ -78,6 +78,7 @@ def _hash_of(notification, previous: bytes, position: int | None = None) -> byte
 
 class AuditChain(Projection):
     name = "audit_chain"
+    needs_log_order = True
     tables = (TABLE,)
 
     @property

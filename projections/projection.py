@@ -45,6 +45,10 @@ class Projection:
     # True when a failing batch says nothing about its events (the Kafka relay: the broker is
     # away): the runner retries the whole batch later instead of isolating the failing event.
     failures_are_transient: bool = False
+    # True when the handlers depend on the order of the whole log, not only of each aggregate's
+    # stream (the audit hash chain; webhooks matching endpoints as they were): such a projection
+    # cannot run from Kafka, whose partitions keep only per-aggregate order.
+    needs_log_order: bool = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

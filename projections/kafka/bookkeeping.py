@@ -27,6 +27,7 @@ OFFSETS = "trafi_kafka_offsets"
 VERSIONS = "trafi_kafka_versions"
 SOURCES = "trafi_kafka_sources"
 DEAD_LETTERS = "trafi_kafka_dead_letters"
+TABLES = (SOURCES, OFFSETS, VERSIONS, DEAD_LETTERS)
 
 
 def create_tables(tx: ViewTransaction) -> None:
@@ -63,11 +64,17 @@ def begin_source(tx: ViewTransaction, consumer: str) -> int:
         "ON CONFLICT (consumer) DO NOTHING",
         (consumer, consumer, _now()),
     )
-    return tx.execute(f"SELECT handoff_position FROM {SOURCES} WHERE consumer = %s", (consumer,)).fetchone()[0]
+    return handoff_of(tx, consumer)
+
+
+def handoff_of(tx: ViewTransaction, consumer: str) -> int | None:
+    """None when the projection does not (or no longer, after a rebuild) run from Kafka."""
+    row = tx.execute(f"SELECT handoff_position FROM {SOURCES} WHERE consumer = %s", (consumer,)).fetchone()
+    return None if row is None else row[0]
 
 
 def kafka_sourced(tx: ViewTransaction, consumer: str) -> bool:
-    return tx.execute(f"SELECT 1 FROM {SOURCES} WHERE consumer = %s", (consumer,)).fetchone() is not None
+    return handoff_of(tx, consumer) is not None
 
 
 def stored_offsets(tx: ViewTransaction, consumer: str, topic: str) -> dict[int, int]:

@@ -50,36 +50,51 @@ log = logging.getLogger("trafi.kafka.consumer")
 
 
 class KafkaProjectionConsumer:
+    """One consumer-group member that feeds one or more projections.
+
+    The projections of one process share a member (and so a group, named after
+    them all): each batch is read and decoded once, then applied to each of them
+    in one transaction, each projection with its own offsets, versions and
+    counters. Every process of a group runs the same list of projections.
+    """
+
     def __init__(
         self,
         app: TrafiApplication,
         views: ViewStore,
-        projection: Projection,
+        projections: Projection | Sequence[Projection],
         config: KafkaConfig,
         *,
         batch_size: int = 500,
         retry_halted_s: float = 5.0,
     ):
-        if not projection.name:
-            raise ValueError(f"{type(projection).__name__} needs a pinned name")
+        projections = [projections] if isinstance(projections, Projection) else list(projections)
+        if not projections:
+            raise ValueError("a Kafka consumer needs at least one projection")
+        for projection in projections:
+            if not projection.name:
+                raise ValueError(f"{type(projection).__name__} needs a pinned name")
+            if projection.needs_log_order:
+                raise ValueError(f"projection {projection.name} depends on the order of the whole log, which the "
+                                 "partitions of a topic do not keep: run it from the database log")
         self.app = app
         self.views = views
-        self.projection = projection
+        self.feeds = [_Feed(p) for p in projections]
         self.config = config
         self.batch_size = batch_size
         self.retry_halted_s = retry_halted_s
         self.topic = config.events_topic
-        topics = projection.topics
-        self._handled = frozenset(topics) if topics else None  # None: every event
         self._halted_until = 0.0
         self._from_beginning: set[int] = set()  # partitions this member has rewound to their start
+        self._stop = threading.Event()
         with views.schema_transaction() as tx:
-            projection.setup(tx)
-            self.handoff = bookkeeping.begin_source(tx, self.name)
+            for feed in self.feeds:
+                feed.projection.setup(tx)
+                feed.handoff = bookkeeping.begin_source(tx, feed.name)
         self._dead_letters: KafkaProducer | None = None
         self.consumer = KafkaConsumer(
             bootstrap_servers=config.servers,
-            group_id=config.group_id(self.name),
+            group_id=config.group_id("+".join(sorted(f.name for f in self.feeds))),
             client_id=f"trafi-{self.name}",
             enable_auto_commit=False,  # the view database holds the offsets that count
             auto_offset_reset="earliest",
@@ -95,7 +110,22 @@ class KafkaProjectionConsumer:
 
     @property
     def name(self) -> str:
-        return self.projection.name
+        return "+".join(f.name for f in self.feeds)
+
+    @property
+    def handoff(self) -> int:
+        return self.feeds[0].handoff
+
+    def run(self) -> None:
+        """Until stop(): `trafi projections run NAME… --source kafka`."""
+        try:
+            while not self._stop.is_set():
+                self.step(timeout_ms=500)
+        finally:
+            self.close()
+
+    def stop(self) -> None:
+        self._stop.set()
 
     # -- the loop ----------------------------------------------------------------------
     def step(self, timeout_ms: int = 100) -> int:
@@ -111,6 +141,9 @@ class KafkaProjectionConsumer:
             applied, next_offsets = self._apply(batch)
         except _Rewind as rewind:
             self._seek(rewind.offsets)
+            return 0
+        except _Rehandoff:
+            self._hand_off_again()
             return 0
         except Exception as error:
             self._halt(batch, error)
@@ -128,52 +161,73 @@ class KafkaProjectionConsumer:
 
     # -- one batch, one transaction -----------------------------------------------------
     def _apply(self, batch: dict[TopicPartition, list]) -> tuple[int, dict[int, int]]:
-        counters = {"duplicates": 0, "held_back": 0, "dead_letters": 0}
+        decoded, bad = self._decode(batch)  # once, whatever the number of projections
+        applied, consumed = 0, {}
         with self.views.transaction() as tx:
-            stored = bookkeeping.lock_offsets(tx, self.name, self.topic, [tp.partition for tp in batch])
-            records = self._unapplied(batch, stored)
-            decoded, bad = self._decode(records)
+            rewind: dict[int, int | None] = {}
+            plans = []
+            for feed in self.feeds:
+                handoff = bookkeeping.handoff_of(tx, feed.name)
+                if handoff is None:
+                    raise _Rehandoff()
+                feed.handoff = handoff  # another member may have re-handed off after a rebuild
+                stored = bookkeeping.lock_offsets(tx, feed.name, self.topic, [tp.partition for tp in batch])
+                starts = self._starts(batch, stored, rewind)
+                plans.append((feed, starts))
+            if rewind:
+                raise _Rewind(rewind)
             for record, reason in bad:
-                self._dead_letter(tx, record, reason)
-            counters["dead_letters"] = len(bad)
-            fresh, versions = self._new_events(tx, decoded, counters)
-            handled = [n for n, _ in fresh if self._handled is None or n.topic in self._handled]
-            self.projection.apply_batch(tx, handled, _Decoded(self.app.mapper, fresh))
-            bookkeeping.store_versions(tx, self.name, versions)
-            next_offsets = {p: recs[-1].offset + 1 for p, recs in records.items() if recs}
-            bookkeeping.store_offsets(tx, self.name, self.topic, next_offsets)
-            bookkeeping.count(tx, self.name, **counters)
-            if fresh:
-                bookkeeping.advance_position(tx, self.name, max(n.id for n, _ in fresh))
-        if counters["duplicates"] or counters["held_back"]:
-            log.info("%s: dropped %d copies, held back %d early events", self.name,
-                     counters["duplicates"], counters["held_back"])
-        return len(handled), next_offsets
+                if any(record.offset >= starts[record.partition] for _, starts in plans):
+                    self._park(record, reason)
+            for feed, starts in plans:
+                applied += self._apply_to(tx, feed, starts, decoded, bad)
+            consumed = {tp.partition: messages[-1].offset + 1 for tp, messages in batch.items() if messages}
+            self._from_beginning.difference_update(consumed)
+        return applied, consumed
 
-    def _unapplied(self, batch: dict[TopicPartition, list], stored: dict[int, int]) -> dict[int, list]:
-        """Per partition, the batch's messages at or after the stored offset."""
-        records: dict[int, list] = {}
-        rewind: dict[int, int | None] = {}
+    def _starts(self, batch: dict[TopicPartition, list], stored: dict[int, int], rewind: dict) -> dict[int, int]:
+        """Per partition, the first offset this projection has not applied; notes where to read again."""
+        starts = {}
         for tp, messages in batch.items():
             start = stored.get(tp.partition, -1)
             if start < 0 and tp.partition not in self._from_beginning:
                 rewind[tp.partition] = None  # the offsets were reset (a rebuild): start over
-                continue
-            if start >= 0:
-                messages = [m for m in messages if m.offset >= start]
-                if messages and messages[0].offset > start:
-                    rewind[tp.partition] = start  # something between is unapplied: read it first
-                    continue
-            self._from_beginning.discard(tp.partition)
-            records[tp.partition] = messages
-        if rewind:
-            raise _Rewind(rewind)
-        return records
+            elif start > messages[0].offset or start < 0:
+                starts[tp.partition] = max(start, 0)  # what is below was applied (by another member, maybe)
+            elif start < messages[0].offset:
+                # Something between is unapplied: read it first (None, the beginning, wins).
+                if rewind.get(tp.partition, start) is not None:
+                    rewind[tp.partition] = min(rewind.get(tp.partition, start), start)
+            else:
+                starts[tp.partition] = start
+        return starts
 
-    def _decode(self, records: dict[int, list]) -> tuple[list, list]:
-        """[(partition, notification, event)] in partition order, and [(record, reason)] for bad input."""
+    def _apply_to(self, tx, feed: _Feed, starts: dict[int, int], decoded: list, bad: list) -> int:
+        counters = {"duplicates": 0, "held_back": 0, "dead_letters": 0}
+        mine = [(n, e) for partition, offset, n, e in decoded if offset >= starts[partition]]
+        for record, reason in bad:
+            if record.offset >= starts[record.partition]:
+                bookkeeping.record_dead_letter(tx, feed.name, record.topic, record.partition, record.offset, reason)
+                counters["dead_letters"] += 1
+        fresh, versions = self._new_events(tx, feed, mine, counters)
+        handled = [n for n, _ in fresh if feed.handled is None or n.topic in feed.handled]
+        feed.projection.apply_batch(tx, handled, _Decoded(self.app.mapper, fresh))
+        bookkeeping.store_versions(tx, feed.name, versions)
+        bookkeeping.store_offsets(tx, feed.name, self.topic, {
+            partition: offset + 1 for partition, offset in _last_offsets(decoded, bad).items()
+            if partition in starts and offset >= starts[partition]})
+        bookkeeping.count(tx, feed.name, **counters)
+        if fresh:
+            bookkeeping.advance_position(tx, feed.name, max(n.id for n, _ in fresh))
+        if counters["duplicates"] or counters["held_back"]:
+            log.info("%s: dropped %d copies, held back %d early events", feed.name,
+                     counters["duplicates"], counters["held_back"])
+        return len(handled)
+
+    def _decode(self, batch: dict[TopicPartition, list]) -> tuple[list, list]:
+        """[(partition, offset, notification, event)] in partition order, and [(record, reason)] for bad input."""
         decoded, bad = [], []
-        for partition, messages in records.items():
+        for tp, messages in batch.items():
             for message in messages:
                 try:
                     notification = from_message(message.key, message.value, message.headers)
@@ -184,15 +238,16 @@ class KafkaProjectionConsumer:
                 except Exception as error:  # the state does not decode into the event it names
                     bad.append((message, f"the event does not decode: {type(error).__name__}: {error}"))
                     continue
-                decoded.append((partition, notification, event))
+                decoded.append((tp.partition, message.offset, notification, event))
         return decoded, bad
 
-    def _new_events(self, tx, decoded: list, counters: dict) -> tuple[list, dict[str, int]]:
+    @staticmethod
+    def _new_events(tx, feed: _Feed, decoded: list, counters: dict) -> tuple[list, dict[str, int]]:
         """The events to apply, [(notification, event)], and the aggregates' new last versions."""
-        versions = bookkeeping.last_versions(tx, self.name, sorted({str(n.originator_id) for _, n, _ in decoded}))
+        versions = bookkeeping.last_versions(tx, feed.name, sorted({str(n.originator_id) for n, _ in decoded}))
         changed: dict[str, int] = {}
         fresh = []
-        for _, notification, event in decoded:
+        for notification, event in decoded:
             aggregate, version = str(notification.originator_id), notification.originator_version
             last = versions.get(aggregate, 0)
             if version <= last:
@@ -202,12 +257,12 @@ class KafkaProjectionConsumer:
                 counters["held_back"] += 1  # its predecessor is still to come: the relay re-sends both
                 continue
             versions[aggregate] = changed[aggregate] = version
-            if notification.id > self.handoff:  # at or before it: the log runner applied it before the switch
+            if notification.id > feed.handoff:  # at or before it: the log runner applied it before the switch
                 fresh.append((notification, event))
         return fresh, changed
 
     # -- bad input ----------------------------------------------------------------------
-    def _dead_letter(self, tx, record, reason: str) -> None:
+    def _park(self, record, reason: str) -> None:
         log.warning("%s: dead-lettered %s[%d]@%d: %s", self.name, record.topic, record.partition, record.offset, reason)
         headers = [*(record.headers or ()),
                    ("trafi-dead-letter-reason", reason.encode()),
@@ -219,25 +274,39 @@ class KafkaProjectionConsumer:
         # Acknowledged before the offset moves past it: a dead letter is never lost either.
         self._dead_letters.send(self.config.dead_letter_topic, key=record.key, value=record.value,
                                 headers=headers).get(timeout=30)
-        bookkeeping.record_dead_letter(tx, self.name, record.topic, record.partition, record.offset, reason)
 
     # -- failures and rebalances --------------------------------------------------------
+    def _hand_off_again(self) -> None:
+        """A projection was rebuilt from the log (rebuild.py forgot its Kafka bookkeeping):
+        read the topic again from the start; each projection skips what it has."""
+        with self.views.transaction() as tx:
+            for feed in self.feeds:
+                feed.handoff = bookkeeping.begin_source(tx, feed.name)
+        log.warning("%s: a projection was rebuilt from the database log; reading the topic again from the start",
+                    self.name)
+        self._seek({tp.partition: None for tp in self.consumer.assignment()})
+
     def _halt(self, batch: dict[TopicPartition, list], error: Exception) -> None:
         reason = f"{type(error).__name__}: {error}"
-        log.error("projection %s (from Kafka) halted: %s", self.name, reason)
+        log.error("projections %s (from Kafka) halted: %s", self.name, reason)
         try:
             with self.views.transaction() as tx:
-                record_position(tx, self.name, claim_position(tx, self.name), reason)
+                for feed in self.feeds:
+                    record_position(tx, feed.name, claim_position(tx, feed.name), reason)
         except Exception:
             log.exception("could not record the halt of %s", self.name)
         self._halted_until = time.monotonic() + self.retry_halted_s
-        self._seek_to_stored([tp for tp in batch])
+        self._seek_to_stored(list(batch))
 
     def _seek_to_stored(self, partitions: Iterable[TopicPartition]) -> None:
+        """Where the projection furthest behind stands (the others skip what they have)."""
         with self.views.read() as tx:
-            stored = bookkeeping.stored_offsets(tx, self.name, self.topic)
-        self._seek({tp.partition: (stored[tp.partition] if stored.get(tp.partition, -1) >= 0 else None)
-                    for tp in partitions})
+            stored = [bookkeeping.stored_offsets(tx, feed.name, self.topic) for feed in self.feeds]
+        offsets: dict[int, int | None] = {}
+        for tp in partitions:
+            starts = [s.get(tp.partition, -1) for s in stored]
+            offsets[tp.partition] = None if min(starts) < 0 else min(starts)
+        self._seek(offsets)
 
     def _seek(self, offsets: dict[int, int | None]) -> None:
         """Move the fetch position of these partitions: to an offset, or (None) to their beginning."""
@@ -261,6 +330,10 @@ class KafkaProjectionConsumer:
                                         for p, o in next_offsets.items()})
         except Exception as error:
             log.debug("could not commit offsets to the broker: %s", error)
+
+
+class _Rehandoff(Exception):
+    pass
 
 
 class _Rewind(Exception):
@@ -299,21 +372,21 @@ class _Decoded:
         return getattr(self._mapper, name)
 
 
-class KafkaProjectionWorker:
-    """Several Kafka-fed projections in one process: `trafi projections run A B --source kafka`."""
+class _Feed:
+    """One projection fed by the consumer, and what the consumer keeps for it."""
 
-    def __init__(self, consumers: Sequence[KafkaProjectionConsumer]):
-        self.consumers = list(consumers)
-        self._stop = threading.Event()
+    def __init__(self, projection: Projection):
+        self.projection = projection
+        self.name = projection.name
+        topics = projection.topics
+        self.handled = frozenset(topics) if topics else None  # None: every event
+        self.handoff = 0
 
-    def run(self) -> None:
-        try:
-            while not self._stop.is_set():
-                for consumer in self.consumers:
-                    consumer.step(timeout_ms=50 if len(self.consumers) > 1 else 200)
-        finally:
-            for consumer in self.consumers:
-                consumer.close()
 
-    def stop(self) -> None:
-        self._stop.set()
+def _last_offsets(decoded: list, bad: list) -> dict[int, int]:
+    last: dict[int, int] = {}
+    for partition, offset, _, _ in decoded:
+        last[partition] = max(last.get(partition, -1), offset)
+    for record, _ in bad:
+        last[record.partition] = max(last.get(record.partition, -1), record.offset)
+    return last

@@ -53,6 +53,7 @@ class _Endpoint:
 
 class OutboundWebhooks(Projection):
     name = "outbound_webhooks"
+    needs_log_order = True
     tables = (ENDPOINTS, AGGREGATE_STORES)
 
     @property
