@@ -43,6 +43,7 @@ from commands.application import TrafiApplication
 from projections.kafka import bookkeeping
 from projections.kafka.config import KafkaConfig
 from projections.kafka.messages import BadMessage, from_message
+from projections.kafka.topics import ensure_topics
 from projections.projection import Projection
 from projections.views import ViewStore, claim_position, record_position
 
@@ -92,8 +93,12 @@ class KafkaProjectionConsumer:
                 feed.projection.setup(tx)
                 feed.handoff = bookkeeping.begin_source(tx, feed.name)
         self._dead_letters: KafkaProducer | None = None
+        # A member that starts before the relay must not let the broker create the topic
+        # with its own defaults (partitions, retention): it creates it as the relay would.
+        ensure_topics(config)
         self.consumer = KafkaConsumer(
             bootstrap_servers=config.servers,
+            allow_auto_create_topics=False,
             group_id=config.group_id("+".join(sorted(f.name for f in self.feeds))),
             client_id=f"trafi-{self.name}",
             enable_auto_commit=False,  # the view database holds the offsets that count
@@ -175,6 +180,10 @@ class KafkaProjectionConsumer:
                 starts = self._starts(batch, stored, rewind)
                 plans.append((feed, starts))
             if rewind:
+                # The whole batch is dropped, so every one of its partitions is read again —
+                # not only those that need it — or their fetch positions would have moved on.
+                for tp, messages in batch.items():
+                    rewind.setdefault(tp.partition, messages[0].offset)
                 raise _Rewind(rewind)
             for record, reason in bad:
                 if any(record.offset >= starts[record.partition] for _, starts in plans):

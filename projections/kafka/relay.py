@@ -107,6 +107,7 @@ class KafkaRelay(Projection):
             ensure_topics(self.config)
             self._producer = KafkaProducer(
                 bootstrap_servers=self.config.servers,
+                allow_auto_create_topics=False,
                 client_id=f"trafi-{RELAY_NAME}",
                 acks="all",
                 # One request in flight per broker: a retried request can never be overtaken.

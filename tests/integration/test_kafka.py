@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from commands.application import TrafiApplication
 from commands.bus import CommandBus
 from domain.envelope import ENVELOPE_FIELDS, event_id
 from projections.hash_chain import AuditChain
@@ -32,49 +31,16 @@ from projections.read_models.stock import StockLevels
 from projections.rebuild import rebuild
 from projections.runner import FedFromKafka, ProjectionHalted, ProjectionRunner
 from projections.testing import clean_build, table_rows
-from projections.views import ViewStore, record_position
-from tests.conftest import create_pg_database, drop_pg_database, make_config
+from projections.views import record_position
 from tests.factories import seed_small_store
 from tests.integration.test_projection_runtime import paid_order, refund_cents
-from tests.kafka_broker import S3Server, TansuBroker
+from tests.kafka_broker import TansuBroker
 
 pytestmark = pytest.mark.postgres
 REPO = Path(__file__).resolve().parents[2]
 
 
 # --------------------------------------------------------------------------- fixtures
-
-@pytest.fixture
-def broker(tmp_path):
-    tansu = TansuBroker(log_path=tmp_path / "tansu.log")
-    yield tansu
-    tansu.kill()
-
-
-@pytest.fixture(scope="module")
-def s3():
-    server = S3Server()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def durable_broker(s3, tmp_path):
-    tansu = TansuBroker(s3=s3, log_path=tmp_path / "tansu.log")
-    yield tansu
-    tansu.kill()
-
-
-@pytest.fixture
-def pg():
-    name = create_pg_database()
-    app = TrafiApplication(make_config("postgres", None, name, pool_size=10))
-    views = ViewStore(app.config)
-    yield app, views
-    views.close()
-    app.close()
-    drop_pg_database(name)
-
 
 def kafka_config(broker: TansuBroker) -> KafkaConfig:
     # A killed consumer's partitions move after the session timeout: short, as TESTING.md advises.
