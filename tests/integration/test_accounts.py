@@ -31,7 +31,8 @@ from projections.rebuild import rebuild
 from projections.registry import BUILT_IN, all_projections
 from projections.runner import ProjectionRunner
 from projections.testing import clean_build, table_rows
-from projections.views import ViewStore
+from projections.kafka import bookkeeping as kafka_bookkeeping
+from projections.views import POSITIONS_TABLE, ViewStore
 from queries.accounts import AccountQueries
 from queries.customers import CustomerListQueries
 from queries.wishlist import WishlistQueries
@@ -382,9 +383,10 @@ def test_the_customer_list_is_registered_and_owns_what_it_creates(tmp_path):
         CustomerList().setup(tx)  # idempotent
     store.close()
     with sqlite3.connect(str(path).replace(".sqlite", "-views.sqlite")) as db:
+        bookkeeping = (POSITIONS_TABLE, *kafka_bookkeeping.TABLES)  # the view store's own tables
         objects = db.execute(
             "SELECT type, name, tbl_name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' "
-            "AND name != 'trafi_projection_positions'"
+            f"AND tbl_name NOT IN ({', '.join('?' * len(bookkeeping))})", bookkeeping,
         ).fetchall()
     assert {name for kind, name, _ in objects if kind == "table"} == set(CustomerList.tables)
     assert all(name.startswith(f"{table}_") for kind, name, table in objects if kind == "index")
