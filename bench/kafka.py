@@ -79,7 +79,7 @@ if __package__ in (None, ""):  # `python bench/kafka.py` from the repository roo
 import psycopg
 
 from bench.common import add_products, bench_database, dsn_for, logger, make_app, pctl, r, sigterm_to_exit
-from bench.projections import append_order_lifecycles, buyer_journey, template_order
+from bench.projections import append_order_lifecycles, buyer_journey, open_loop, template_order
 
 REPO = Path(__file__).resolve().parent.parent
 log = logger("kafka")
@@ -345,46 +345,6 @@ def matches_clean_build(app, views) -> bool:
 
 
 # --------------------------------------------------------------------------- end to end
-
-def open_loop(bus, shop, rate: float, seconds: float, clients: int) -> tuple[list, list, float]:
-    """`clients` threads issue buyer journeys on a fixed schedule of `rate` commands/s in all.
-    Returns ([(position, committed_at)], errors, elapsed)."""
-    committed, errors, lock = [], [], threading.Lock()
-    begin = time.perf_counter() + 0.2
-    per_client = rate / clients
-
-    def client(index: int) -> None:
-        rng, sent = random.Random(index), 0
-        while True:
-            journey, data = buyer_journey(shop, rng), None
-            try:
-                while True:
-                    command = journey.send(data)
-                    at = begin + sent / per_client  # open loop: the schedule does not wait for us
-                    if at > begin + seconds:
-                        return
-                    time.sleep(max(0.0, at - time.perf_counter()))
-                    try:
-                        result = bus.execute(command, shop.ctx)
-                    except Exception as error:  # noqa: BLE001 — counted and reported
-                        errors.append(repr(error))
-                        break
-                    done = time.perf_counter()
-                    sent += 1
-                    if result.position is not None:
-                        with lock:
-                            committed.append((result.position, done))
-                    data = result.data
-            except StopIteration:
-                pass
-
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return committed, errors, time.perf_counter() - begin
-
 
 def warm_up(bus, shop, watcher: Poller, processes: list) -> None:
     """One journey through the bus, then wait until the consumer shows it: relay and group are up."""

@@ -121,6 +121,46 @@ def buyer_journey(shop, rng):
     yield MarkOrderPaid(order_id=order["order_id"], amount=order["total"], reference="pi_bench")
 
 
+def open_loop(bus, shop, rate: float, seconds: float, clients: int) -> tuple[list, list, float]:
+    """`clients` threads issue buyer journeys on a fixed schedule of `rate` commands/s in all.
+    Returns ([(position, committed_at)], errors, elapsed)."""
+    committed, errors, lock = [], [], threading.Lock()
+    begin = time.perf_counter() + 0.2
+    per_client = rate / clients
+
+    def client(index: int) -> None:
+        rng, sent = random.Random(index), 0
+        while True:
+            journey, data = buyer_journey(shop, rng), None
+            try:
+                while True:
+                    command = journey.send(data)
+                    at = begin + sent / per_client  # open loop: the schedule does not wait for us
+                    if at > begin + seconds:
+                        return
+                    time.sleep(max(0.0, at - time.perf_counter()))
+                    try:
+                        result = bus.execute(command, shop.ctx)
+                    except Exception as error:  # noqa: BLE001 — counted and reported
+                        errors.append(repr(error))
+                        break
+                    done = time.perf_counter()
+                    sent += 1
+                    if result.position is not None:
+                        with lock:
+                            committed.append((result.position, done))
+                    data = result.data
+            except StopIteration:
+                pass
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return committed, errors, time.perf_counter() - begin
+
+
 class PositionWatcher(threading.Thread):
     """Polls the projection's tracking position; remembers when each new position was first seen."""
 
@@ -164,44 +204,7 @@ def measure_lag(app, bus, shop, db: str, rate: float, seconds: float, clients: i
                 raise RuntimeError("the worker did not catch up before the load phase")
             time.sleep(0.1)
         watcher.start()
-        committed: list[tuple[int, float]] = []
-        errors = []
-        lock = threading.Lock()
-        begin = time.perf_counter() + 0.2
-        per_client = rate / clients
-
-        def client(index: int) -> None:
-            rng = random.Random(index)
-            sent = 0
-            while True:
-                journey = buyer_journey(shop, rng)
-                result_data = None
-                try:
-                    while True:
-                        command = journey.send(result_data)
-                        at = begin + sent / per_client  # open loop: the schedule does not wait for us
-                        if at > begin + seconds:
-                            return
-                        time.sleep(max(0.0, at - time.perf_counter()))
-                        try:
-                            result = bus.execute(command, shop.ctx)
-                        except Exception as error:  # noqa: BLE001 — counted and reported
-                            errors.append(repr(error))
-                            break
-                        done = time.perf_counter()
-                        sent += 1
-                        with lock:
-                            committed.append((result.position, done))
-                        result_data = result.data
-                except StopIteration:
-                    pass
-
-        threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        elapsed = time.perf_counter() - begin
+        committed, errors, elapsed = open_loop(bus, shop, rate, seconds, clients)
         time.sleep(1.0)  # let the last batches land
         watcher.stop.set()
         watcher.join()
