@@ -7,6 +7,7 @@ import json
 import logging
 import signal
 import sys
+from typing import Callable
 
 from commands.application import TrafiApplication
 from commands.config import EventStoreConfig
@@ -29,23 +30,30 @@ def _select(names: list[str] | None):
         raise SystemExit(f"trafi projections: {unknown.args[0]}") from None
 
 
+def run_until_sigterm(run: Callable[[], None], stop: Callable[[], None], *close: Callable[[], None]) -> int:
+    """Run a worker loop in the foreground until SIGTERM (docker stop, systemd) or Ctrl-C.
+
+    SIGTERM only asks the loop to stop: it ends between batches, nothing half-applied to clean up.
+    """
+    signal.signal(signal.SIGTERM, lambda *_: stop())
+    try:
+        run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for closing in close:
+            closing()
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     projections = _select(args.names)
     if args.source == "kafka":
         return _run_from_kafka(projections, args)
     app, views = open_stores()
     worker = ProjectionWorker(app, views, projections, batch_size=args.batch_size)
-    # SIGTERM (docker stop, systemd) ends the loop between batches: nothing half-applied to clean up.
-    signal.signal(signal.SIGTERM, lambda *_: worker.stop(timeout=0))
     logging.getLogger("trafi").info("running projections: %s", ", ".join(p.name for p in projections))
-    try:
-        worker.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        views.close()
-        app.close()
-    return 0
+    return run_until_sigterm(worker.run, lambda: worker.stop(timeout=0), views.close, app.close)
 
 
 def _run_from_kafka(projections: list, args: argparse.Namespace) -> int:
@@ -63,16 +71,8 @@ def _run_from_kafka(projections: list, args: argparse.Namespace) -> int:
         views.close()
         app.close()
         raise SystemExit(f"trafi projections run: {refused}") from None
-    signal.signal(signal.SIGTERM, lambda *_: consumer.stop())
     logging.getLogger("trafi").info("running projections from %s: %s", config.events_topic, consumer.name)
-    try:
-        consumer.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        views.close()
-        app.close()
-    return 0
+    return run_until_sigterm(consumer.run, consumer.stop, views.close, app.close)
 
 
 def _with_relay(projections: list, names: list[str] | None) -> list:

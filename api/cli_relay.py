@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 
-from api.cli_projections import open_stores
+from api.cli_projections import open_stores, run_until_sigterm
 from projections.kafka.config import KafkaConfig
 from projections.kafka.relay import KafkaRelay
 from projections.worker import ProjectionWorker
@@ -26,17 +25,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     # The relay is a projection: the same worker loop, woken by the event store's NOTIFY,
     # retrying (from the same event) while the broker is away.
     worker = ProjectionWorker(app, views, [relay], batch_size=args.batch_size, retry_halted_s=args.retry_s)
-    signal.signal(signal.SIGTERM, lambda *_: worker.stop(timeout=0))
     logging.getLogger("trafi").info("relaying the event log to %s on %s", config.events_topic, config.bootstrap)
-    try:
-        worker.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        relay.close()
-        views.close()
-        app.close()
-    return 0
+    return run_until_sigterm(worker.run, lambda: worker.stop(timeout=0), relay.close, views.close, app.close)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -188,9 +188,9 @@ class KafkaProjectionConsumer:
             for record, reason in bad:
                 if any(record.offset >= starts[record.partition] for _, starts in plans):
                     self._park(record, reason)
-            for feed, starts in plans:
-                applied += self._apply_to(tx, feed, starts, decoded, bad)
             consumed = {tp.partition: messages[-1].offset + 1 for tp, messages in batch.items() if messages}
+            for feed, starts in plans:
+                applied += self._apply_to(tx, feed, starts, decoded, bad, consumed)
             self._from_beginning.difference_update(consumed)
         return applied, consumed
 
@@ -211,7 +211,8 @@ class KafkaProjectionConsumer:
                 starts[tp.partition] = start
         return starts
 
-    def _apply_to(self, tx, feed: _Feed, starts: dict[int, int], decoded: list, bad: list) -> int:
+    def _apply_to(self, tx, feed: _Feed, starts: dict[int, int], decoded: list, bad: list,
+                  consumed: dict[int, int]) -> int:
         counters = {"duplicates": 0, "held_back": 0, "dead_letters": 0}
         mine = [(n, e) for partition, offset, n, e in decoded if offset >= starts[partition]]
         for record, reason in bad:
@@ -223,8 +224,7 @@ class KafkaProjectionConsumer:
         feed.projection.apply_batch(tx, handled, _Decoded(self.app.mapper, fresh))
         bookkeeping.store_versions(tx, feed.name, versions)
         bookkeeping.store_offsets(tx, feed.name, self.topic, {
-            partition: offset + 1 for partition, offset in _last_offsets(decoded, bad).items()
-            if partition in starts and offset >= starts[partition]})
+            partition: next_offset for partition, next_offset in consumed.items() if next_offset > starts[partition]})
         bookkeeping.count(tx, feed.name, **counters)
         if fresh:
             bookkeeping.advance_position(tx, feed.name, max(n.id for n, _ in fresh))
@@ -390,12 +390,3 @@ class _Feed:
         topics = projection.topics
         self.handled = frozenset(topics) if topics else None  # None: every event
         self.handoff = 0
-
-
-def _last_offsets(decoded: list, bad: list) -> dict[int, int]:
-    last: dict[int, int] = {}
-    for partition, offset, _, _ in decoded:
-        last[partition] = max(last.get(partition, -1), offset)
-    for record, _ in bad:
-        last[record.partition] = max(last.get(record.partition, -1), record.offset)
-    return last
