@@ -63,6 +63,15 @@ def relay_all(app, views, config: KafkaConfig) -> KafkaRelay:
     return relay
 
 
+def consume(app, views, projections, config: KafkaConfig, done) -> None:
+    """One group member feeding these projections until `done()`, then it leaves the group."""
+    consumer = KafkaProjectionConsumer(app, views, projections, config)
+    try:
+        consume_until([consumer], done)
+    finally:
+        consumer.close()
+
+
 def consume_until(consumers, done, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not done():
@@ -163,11 +172,8 @@ def test_projections_fed_from_kafka_equal_a_clean_build_from_the_log(pg, broker,
     relay_all(app, views, config).close()
     head = app.recorder.max_notification_id()
     projections = [OrderList(), StockLevels(), CartView()]
-    consumer = KafkaProjectionConsumer(app, views, projections, config)  # one member feeds all three
-    try:
-        consume_until([consumer], lambda: all(views.position(p.name) >= head for p in projections))
-    finally:
-        consumer.close()
+    # one member feeds all three
+    consume(app, views, projections, config, lambda: all(views.position(p.name) >= head for p in projections))
     for projection in projections:
         assert table_rows(views, projection) == clean_build(app, projection, tmp_path), projection.name
     with views.read() as tx:
@@ -186,11 +192,7 @@ def test_copies_from_a_relay_that_publishes_again_are_dropped_by_aggregate_and_v
     relay_all(app, views, config).close()
     assert len(all_messages(config, expect=2 * head)) == 2 * head
 
-    consumer = KafkaProjectionConsumer(app, views, OrderList(), config)
-    try:
-        consume_until([consumer], lambda: _counters(views, "order_list")["duplicates"] >= head)
-    finally:
-        consumer.close()
+    consume(app, views, OrderList(), config, lambda: _counters(views, "order_list")["duplicates"] >= head)
     assert _counters(views, "order_list")["duplicates"] == head
     assert table_rows(views, OrderList()) == clean_build(app, OrderList(), tmp_path)
 
@@ -219,11 +221,7 @@ def test_an_event_that_overtakes_its_predecessor_waits_for_the_relay_to_send_bot
     producer.close()
     head = app.recorder.max_notification_id()
 
-    consumer = KafkaProjectionConsumer(app, views, OrderList(), config)
-    try:
-        consume_until([consumer], applied_through(views, "order_list", head))
-    finally:
-        consumer.close()
+    consume(app, views, OrderList(), config, applied_through(views, "order_list", head))
     assert _counters(views, "order_list")["held_back"] == 1  # `last` on its own, before `earlier`
     assert _counters(views, "order_list")["duplicates"] == 0
     assert table_rows(views, OrderList()) == clean_build(app, OrderList(), tmp_path)
@@ -264,11 +262,7 @@ def test_bad_messages_are_dead_lettered_counted_and_never_stop_the_consumer(pg, 
     relay.close()
     head = app.recorder.max_notification_id()
 
-    consumer = KafkaProjectionConsumer(app, views, OrderList(), config)
-    try:
-        consume_until([consumer], applied_through(views, "order_list", head))
-    finally:
-        consumer.close()
+    consume(app, views, OrderList(), config, applied_through(views, "order_list", head))
     assert table_rows(views, OrderList()) == clean_build(app, OrderList(), tmp_path)
     assert _counters(views, "order_list")["dead_letters"] == len(bad)
     with views.read() as tx:
