@@ -6,6 +6,9 @@ TRAFI_KAFKA_PARTITIONS    partitions of the events topic when the relay creates 
 TRAFI_KAFKA_REPLICATION   its replication factor (default 1; 3 on a real cluster)
 TRAFI_KAFKA_POLL_INTERVAL_MS  a consumer that does not poll within this is dropped from its group (default 300000)
 TRAFI_KAFKA_SESSION_TIMEOUT_MS  a consumer silent this long (killed) loses its partitions (default 10000)
+TRAFI_KAFKA_FETCH_MAX_WAIT_MS  how long the broker may hold a fetch that has nothing new (default 20: new
+                          events are visible within tens of milliseconds; raise it for a broker whose
+                          storage cannot answer a fetch that fast, or it answers every fetch empty)
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ class KafkaConfig:
     replication: int = 1
     max_poll_interval_ms: int = 300_000
     session_timeout_ms: int = 10_000
+    fetch_max_wait_ms: int = 20
 
     @classmethod
     def from_env(cls, environ: dict | None = None) -> KafkaConfig | None:
@@ -37,6 +41,7 @@ class KafkaConfig:
             replication=int(env.get("TRAFI_KAFKA_REPLICATION", cls.replication)),
             max_poll_interval_ms=int(env.get("TRAFI_KAFKA_POLL_INTERVAL_MS", cls.max_poll_interval_ms)),
             session_timeout_ms=int(env.get("TRAFI_KAFKA_SESSION_TIMEOUT_MS", cls.session_timeout_ms)),
+            fetch_max_wait_ms=int(env.get("TRAFI_KAFKA_FETCH_MAX_WAIT_MS", cls.fetch_max_wait_ms)),
         )
 
     @property

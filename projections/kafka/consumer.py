@@ -108,7 +108,7 @@ class KafkaProjectionConsumer:
             # Frequent heartbeats: a group (re)forms within a few of them, so a new or
             # restarted member gets its partitions in seconds, not tens of seconds.
             heartbeat_interval_ms=min(1000, config.session_timeout_ms // 3),
-            fetch_max_wait_ms=20,  # commit → visible through Kafka stays well under a second
+            fetch_max_wait_ms=config.fetch_max_wait_ms,  # commit → visible through Kafka stays well under a second
             max_partition_fetch_bytes=8 << 20,
         )
         self.consumer.subscribe([self.topic], listener=_SeekToStoredOffsets(self))

@@ -112,6 +112,12 @@ class KafkaRelay(Projection):
                 acks="all",
                 # One request in flight per broker: a retried request can never be overtaken.
                 max_in_flight_requests_per_connection=1,
+                # No broker-side idempotence: consumers already drop copies by (aggregate id,
+                # version), and with it a broker that lost part of a write when it died (Tansu's
+                # S3 store can keep the producer's sequence but not the batch) answers the retry
+                # "duplicate" — which the producer takes as success, and the events are gone.
+                # Without it the retry is appended again: a copy, never a hole.
+                enable_idempotence=False,
                 linger_ms=5,
                 batch_size=1 << 20,
                 max_request_size=16 << 20,
