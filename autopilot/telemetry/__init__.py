@@ -1,0 +1,1 @@
+"""Storefront instrumentation: event schemas, the durable telemetry log, event-flow health."""

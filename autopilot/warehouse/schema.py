@@ -1,0 +1,178 @@
+"""The warehouse's tables (DuckDB). One process owns the file (ARCHITECTURE.md, "Analytics").
+
+Units: money in integer minor units of the store's currency; times are TIMESTAMP in UTC; a
+visitor is the randomisation unit of the autopilot (AUTOPILOT.md §5), a cart stands in for one
+when a storefront sends no events (its visitor id is then "cart:<cart id>").
+
+The funnel (AUTOPILOT.md §2) is numbered, and a visitor "reached" step k when the furthest step
+seen that day is ≥ k — so the counts never grow along the funnel and drop-off is well defined.
+"""
+
+from __future__ import annotations
+
+FUNNEL_STEPS = ("visit", "product_view", "add_to_cart", "checkout_start", "shipping", "payment", "complete")
+GRAINS = ("day", "week", "month")  # period_start: the day, the ISO week's Monday, the month's 1st
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS warehouse_positions (
+    source   VARCHAR PRIMARY KEY,  -- 'telemetry' (storefront events) | 'commerce' (the event store)
+    position BIGINT NOT NULL       -- the last position loaded, committed with the rows it loaded
+);
+
+-- Every storefront and domain event, one row each.
+CREATE TABLE IF NOT EXISTS events (
+    store_id       VARCHAR NOT NULL,
+    event_id       VARCHAR NOT NULL,
+    source         VARCHAR NOT NULL,   -- 'telemetry' | 'commerce'
+    position       BIGINT NOT NULL,    -- in its source log
+    kind           VARCHAR NOT NULL,   -- storefront: page_view … checkout_complete, commerce: the event topic
+    occurred_at    TIMESTAMP NOT NULL,
+    day            DATE NOT NULL,
+    funnel_step    TINYINT,            -- index into FUNNEL_STEPS, NULL when the event is no funnel step
+    visitor_id     VARCHAR,
+    session_id     VARCHAR,
+    customer_id    VARCHAR,
+    device         VARCHAR,
+    country        VARCHAR,
+    traffic_source VARCHAR,
+    product_id     VARCHAR,
+    sku            VARCHAR,
+    category       VARCHAR,
+    quantity       INTEGER,
+    amount_minor   BIGINT,
+    currency       VARCHAR,
+    cart_id        VARCHAR,
+    order_id       VARCHAR,
+    properties     VARCHAR              -- JSON text
+);
+
+CREATE TABLE IF NOT EXISTS sessions (
+    store_id       VARCHAR NOT NULL,
+    session_id     VARCHAR NOT NULL,
+    visitor_id     VARCHAR,
+    started_at     TIMESTAMP NOT NULL,
+    last_seen_at   TIMESTAMP NOT NULL,
+    device         VARCHAR,
+    country        VARCHAR,
+    traffic_source VARCHAR,
+    max_step       TINYINT NOT NULL,
+    events         INTEGER NOT NULL,
+    PRIMARY KEY (store_id, session_id)
+);
+
+CREATE TABLE IF NOT EXISTS visitors (
+    store_id       VARCHAR NOT NULL,
+    visitor_id     VARCHAR NOT NULL,
+    first_seen_at  TIMESTAMP NOT NULL,
+    last_seen_at   TIMESTAMP NOT NULL,
+    device         VARCHAR,
+    country        VARCHAR,
+    traffic_source VARCHAR,
+    PRIMARY KEY (store_id, visitor_id)
+);
+
+-- One row per visitor and day: the furthest funnel step and the segment of that day.
+-- The funnel, its segment breakdowns and the diagnosis read this, not `events`.
+CREATE TABLE IF NOT EXISTS visitor_days (
+    store_id       VARCHAR NOT NULL,
+    day            DATE NOT NULL,
+    visitor_id     VARCHAR NOT NULL,
+    device         VARCHAR,
+    country        VARCHAR,
+    traffic_source VARCHAR,
+    is_returning   BOOLEAN NOT NULL,   -- first seen before this day
+    max_step       TINYINT NOT NULL,
+    PRIMARY KEY (store_id, day, visitor_id)
+);
+
+-- First exposure of a visitor to a flag (AUTOPILOT.md §4), de-duplicated.
+CREATE TABLE IF NOT EXISTS exposures (
+    store_id         VARCHAR NOT NULL,
+    flag_key         VARCHAR NOT NULL,
+    visitor_id       VARCHAR NOT NULL,
+    variant          VARCHAR NOT NULL,
+    first_exposed_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (store_id, flag_key, visitor_id)
+);
+
+-- Orders with the money of gross profit (AUTOPILOT.md §5), from the commerce log.
+CREATE TABLE IF NOT EXISTS orders (
+    store_id               VARCHAR NOT NULL,
+    order_id               VARCHAR PRIMARY KEY,
+    cart_id                VARCHAR,
+    visitor_id             VARCHAR,
+    customer_id            VARCHAR,
+    placed_at              TIMESTAMP NOT NULL,
+    day                    DATE NOT NULL,
+    currency               VARCHAR NOT NULL,
+    revenue_minor          BIGINT NOT NULL,  -- goods + shipping, net of tax
+    tax_minor              BIGINT NOT NULL,
+    cogs_minor             BIGINT NOT NULL,  -- Σ unit cost × quantity
+    discount_minor         BIGINT NOT NULL,
+    shipping_subsidy_minor BIGINT NOT NULL,  -- shipping cost the customer did not pay for
+    payment_fee_minor      BIGINT NOT NULL,
+    refunded_minor         BIGINT NOT NULL,  -- net of tax
+    paid_at                TIMESTAMP,
+    device                 VARCHAR,
+    country                VARCHAR,
+    traffic_source         VARCHAR
+);
+
+CREATE OR REPLACE VIEW order_profit AS
+SELECT *, revenue_minor - refunded_minor - cogs_minor - discount_minor - shipping_subsidy_minor
+          - payment_fee_minor AS gross_profit_minor
+FROM orders;
+
+-- Per-visitor outcomes: what the deciders of AUTOPILOT.md §7 measure.
+CREATE OR REPLACE VIEW visitor_outcomes AS
+SELECT store_id, visitor_id, count(*) AS orders, sum(revenue_minor - refunded_minor) AS revenue_minor,
+       sum(gross_profit_minor) AS gross_profit_minor, min(placed_at) AS first_order_at
+FROM order_profit WHERE paid_at IS NOT NULL AND visitor_id IS NOT NULL
+GROUP BY store_id, visitor_id;
+
+-- Incremental aggregates, per store and period (GRAINS). Updated by adding each batch's
+-- contribution, never recomputed from `events`.
+CREATE TABLE IF NOT EXISTS funnel_by_period (
+    store_id     VARCHAR NOT NULL,
+    grain        VARCHAR NOT NULL,
+    period_start DATE NOT NULL,
+    step         TINYINT NOT NULL,
+    visitors     BIGINT NOT NULL,   -- distinct visitors whose furthest step in the period is ≥ step
+    PRIMARY KEY (store_id, grain, period_start, step)
+);
+
+CREATE TABLE IF NOT EXISTS metrics_by_period (
+    store_id           VARCHAR NOT NULL,
+    grain              VARCHAR NOT NULL,
+    period_start       DATE NOT NULL,
+    sessions           BIGINT NOT NULL,
+    page_views         BIGINT NOT NULL,
+    carts              BIGINT NOT NULL,   -- carts that got an item
+    carts_checked_out  BIGINT NOT NULL,
+    orders             BIGINT NOT NULL,
+    revenue_minor      BIGINT NOT NULL,
+    gross_profit_minor BIGINT NOT NULL,
+    PRIMARY KEY (store_id, grain, period_start)
+);
+
+CREATE TABLE IF NOT EXISTS product_stats_by_period (
+    store_id      VARCHAR NOT NULL,
+    grain         VARCHAR NOT NULL,
+    period_start  DATE NOT NULL,
+    product_id    VARCHAR NOT NULL,
+    category      VARCHAR,
+    views         BIGINT NOT NULL,
+    add_to_carts  BIGINT NOT NULL,
+    purchases     BIGINT NOT NULL,   -- order lines
+    units_sold    BIGINT NOT NULL,
+    revenue_minor BIGINT NOT NULL,
+    PRIMARY KEY (store_id, grain, period_start, product_id)
+);
+"""
+
+
+def create_schema(con) -> None:
+    """Create what is missing; idempotent. `con` is a duckdb connection."""
+    for statement in SCHEMA.split(";"):
+        if statement.strip():
+            con.execute(statement)
