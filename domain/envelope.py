@@ -29,8 +29,11 @@ from dataclasses import asdict, is_dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from enum import Enum
+from hashlib import sha1
 from typing import Any
 from uuid import UUID, uuid5
+
+import orjson
 
 from domain.personal import PersonalData
 
@@ -41,12 +44,23 @@ ENVELOPE_FIELDS = (
     "event_id", "position", "store_id", "aggregate_type", "aggregate_id", "version", "type", "occurred_at", "data",
 )
 
+_NAMESPACE_BYTES = EVENT_ID_NAMESPACE.bytes
+
 # Attributes every library event carries that are not part of the event's own data.
 _BOOKKEEPING = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
 
 
 def event_id(aggregate_id: UUID, version: int) -> UUID:
     return uuid5(EVENT_ID_NAMESPACE, f"{aggregate_id}:{version}")
+
+
+def event_id_text(aggregate_id: UUID, version: int) -> str:
+    """str(event_id(…)) without building a UUID object: the relay computes one per event."""
+    digest = bytearray(sha1(_NAMESPACE_BYTES + f"{aggregate_id}:{version}".encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def aggregate_type_of(topic: str) -> str:
@@ -64,12 +78,27 @@ def aggregate_type_of(topic: str) -> str:
 def utc_iso(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError("event timestamps must be timezone-aware")
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if moment.tzinfo is not timezone.utc:
+        moment = moment.astimezone(timezone.utc)
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+_PLAIN = frozenset({str, int, bool, float, type(None)})
 
 
 def json_safe(value: Any) -> Any:
     """The value in plain JSON types. Unknown types raise: an export must never silently drop data."""
-    if value is None or isinstance(value, (bool, int, float, str)):
+    kind = type(value)
+    # Exact-type fast paths first: event data is mostly plain values, dicts of them and lists of
+    # dicts (order lines), and the relay converts every event it publishes.
+    if kind in _PLAIN:
+        return value
+    if kind is dict:
+        return {k if type(k) is str else str(json_safe(k)): v if type(v) in _PLAIN else json_safe(v)
+                for k, v in value.items()}
+    if kind is list:
+        return [v if type(v) in _PLAIN else json_safe(v) for v in value]
+    if isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, PersonalData):
         return json_safe(value.value)
@@ -98,7 +127,7 @@ def json_safe(value: Any) -> Any:
 
 def event_data(event: Any) -> dict:
     """The event's own attributes, JSON-safe."""
-    return {k: json_safe(v) for k, v in vars(event).items() if k not in _BOOKKEEPING}
+    return {k: v if type(v) in _PLAIN else json_safe(v) for k, v in vars(event).items() if k not in _BOOKKEEPING}
 
 
 def store_id_at_creation(topic: str, event: Any) -> UUID | None:
@@ -130,7 +159,7 @@ def build_envelope(
     `aggregate_type` defaults to what the topic says.
     """
     return {
-        "event_id": str(event_id(aggregate_id, version)),
+        "event_id": event_id_text(aggregate_id, version),
         "position": position,
         "store_id": str(store_id) if store_id is not None else None,
         "aggregate_type": aggregate_type or aggregate_type_of(topic),
@@ -144,5 +173,11 @@ def build_envelope(
 
 def envelope_body(envelope: dict) -> str:
     """The exact text an envelope travels as (a webhook body, a Kafka message value):
-    compact JSON in envelope field order (json escapes control characters)."""
-    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
+    compact JSON in envelope field order, control characters escaped."""
+    return envelope_bytes(envelope).decode()
+
+
+def envelope_bytes(envelope: dict) -> bytes:
+    """envelope_body as UTF-8 bytes, serialised by orjson: the relay encodes one per event,
+    and the standard library's encoder was a tenth of its time."""
+    return orjson.dumps(envelope)

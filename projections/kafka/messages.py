@@ -23,7 +23,7 @@ from uuid import UUID
 from eventsourcing.persistence import Notification
 from eventsourcing.utils import resolve_topic
 
-from domain.envelope import ENVELOPE_FIELDS, envelope_body
+from domain.envelope import ENVELOPE_FIELDS, envelope_bytes
 
 STATE_HEADER = "trafi-state"
 
@@ -40,7 +40,7 @@ def to_message(notification: Notification, envelope: dict) -> tuple[bytes, bytes
     """(key, value, headers) of one stored event."""
     return (
         str(notification.originator_id).encode(),
-        envelope_body(envelope).encode(),
+        envelope_bytes(envelope),
         [(STATE_HEADER, notification.state)],
     )
 
