@@ -52,6 +52,37 @@ class _Collector:
         yield dead
 
 
+class _EventFlowCollector:
+    """Storefront event flow per store, read from the telemetry database when scraped: the numbers
+    survive restarts and are the same on every API process (take max(), not sum(), across them)."""
+
+    def __init__(self, totals: Callable[[], list]):
+        self.totals = totals
+
+    def collect(self):
+        families = {
+            "accepted": CounterMetricFamily("trafi_storefront_events_accepted", "Storefront events stored",
+                                            labels=["store"]),
+            "duplicates": CounterMetricFamily("trafi_storefront_events_duplicates", "Storefront events sent again "
+                                              "(same event_id) and not stored twice", labels=["store"]),
+            "rejected": CounterMetricFamily("trafi_storefront_events_rejected", "Storefront events refused by "
+                                            "validation (schema rejects)", labels=["store"]),
+            "refused_batches": CounterMetricFamily("trafi_storefront_event_batches_refused", "POST /v1/events "
+                                                   "requests refused as a whole (not JSON, not a batch)",
+                                                   labels=["store"]),
+        }
+        last = GaugeMetricFamily("trafi_storefront_events_last_accepted_timestamp_seconds", "When the store's "
+                                 "last storefront event was stored (alert on time() minus this: a delivery gap)",
+                                 labels=["store"])
+        for row in self.totals():
+            for name, family in families.items():
+                family.add_metric([row.store_id], getattr(row, name))
+            if row.last_accepted_at_us is not None:
+                last.add_metric([row.store_id], row.last_accepted_at_us / 1e6)
+        yield from families.values()
+        yield last
+
+
 class ApiMetrics:
     def __init__(self):
         self.registry = CollectorRegistry()
@@ -65,6 +96,10 @@ class ApiMetrics:
 
     def watch(self, *, bus_stats, projection_lag, rate_limited) -> None:
         self.registry.register(_Collector(bus_stats, projection_lag, rate_limited))
+
+    def watch_event_flow(self, totals: Callable[[], list]) -> None:
+        """`totals()`: the telemetry log's per-store counters (autopilot/telemetry/log.py FlowTotals)."""
+        self.registry.register(_EventFlowCollector(totals))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
