@@ -22,6 +22,8 @@ class CreateCart(Command):
     cart_id: UUID = Field(default_factory=uuid4)
     currency: str = Field(max_length=3)
     email: str | None = Field(default=None, max_length=254)
+    # The storefront's analytics visitor id (the same as in its telemetry events), when it has one.
+    visitor_id: str | None = Field(default=None, min_length=1, max_length=128)
 
     def aggregate_ids(self, ctx: StoreContext) -> list[UUID]:
         return [ctx.store_id, self.cart_id]
@@ -40,7 +42,7 @@ def create_cart(cmd: CreateCart, uow: UnitOfWork) -> dict:
     customer_id, email = _buyer(store.id, cmd.email) if cmd.email else (None, None)
     uow.add(Cart.start(
         cmd.cart_id, store_id=store.id, store_currency=store.currency, currency=cmd.currency,
-        customer_id=customer_id, email=email,
+        customer_id=customer_id, email=email, visitor_id=cmd.visitor_id,
     ))
     return {"cart_id": str(cmd.cart_id)}
 

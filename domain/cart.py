@@ -37,8 +37,14 @@ class Cart(Aggregate):
     TOPIC = "trafi.cart.v1"
 
     @event("Created", topic="trafi.cart.created.v1")
-    def __init__(self, id: UUID, store_id: UUID, currency: str, customer_id: UUID | None, email: PersonalData | None):
+    def __init__(
+        self, id: UUID, store_id: UUID, currency: str, customer_id: UUID | None, email: PersonalData | None,
+        visitor_id: str | None = None,
+    ):
+        # The storefront's analytics visitor (absent from carts created before it existed): links
+        # the cart's orders to the visitor's funnel in the warehouse.
         self.store_id = store_id
+        self.visitor_id = visitor_id
         self.currency = currency
         self.customer_id = customer_id
         self.email = email
@@ -51,11 +57,12 @@ class Cart(Aggregate):
     @classmethod
     def start(
         cls, id: UUID, *, store_id: UUID, store_currency: str, currency: str,
-        customer_id: UUID | None = None, email: PersonalData | None = None,
+        customer_id: UUID | None = None, email: PersonalData | None = None, visitor_id: str | None = None,
     ) -> Cart:
         if currency != store_currency:
             raise CurrencyMismatch(store_currency, currency)
-        return cls(id=id, store_id=store_id, currency=currency, customer_id=customer_id, email=email)
+        return cls(id=id, store_id=store_id, currency=currency, customer_id=customer_id, email=email,
+                   visitor_id=visitor_id)
 
     @property
     def is_open(self) -> bool:

@@ -31,6 +31,11 @@ class NewCart(BaseModel):
     model_config = with_examples({"currency": "EUR", "email": "ada@example.com"})
     currency: str = Field(min_length=3, max_length=3, description="ISO 4217; must be the store's currency")
     email: str | None = Field(default=None, max_length=254, description="The buyer's e-mail, if known already")
+    visitor_id: str | None = Field(
+        default=None, min_length=1, max_length=128,
+        description="The storefront's analytics visitor id (as in its `/v1/events`), so the cart's orders count "
+                    "in that visitor's funnel; omit it without analytics consent",
+    )
 
 
 class CartCreated(BaseModel):
@@ -135,7 +140,8 @@ class OrderPlaced(BaseModel):
 def create_cart(
     body: NewCart, principal: Principal = Depends(storefront), gateway: CommandGateway = Depends(command_gateway),
 ):
-    result = gateway.run(cart_commands.CreateCart(currency=body.currency, email=body.email), principal.ctx, payload=body)
+    command = cart_commands.CreateCart(currency=body.currency, email=body.email, visitor_id=body.visitor_id)
+    result = gateway.run(command, principal.ctx, payload=body)
     return result.data
 
 

@@ -43,7 +43,10 @@ CREATE TABLE IF NOT EXISTS events (
     currency       VARCHAR,
     cart_id        VARCHAR,
     order_id       VARCHAR,
-    properties     VARCHAR              -- JSON text
+    properties     VARCHAR,             -- JSON text
+    url            VARCHAR,             -- storefront events: the page, its referrer, the product's variant
+    referrer       VARCHAR,
+    variant        VARCHAR
 );
 
 CREATE TABLE IF NOT EXISTS sessions (
@@ -57,6 +60,12 @@ CREATE TABLE IF NOT EXISTS sessions (
     traffic_source VARCHAR,
     max_step       TINYINT NOT NULL,
     events         INTEGER NOT NULL,
+    -- When the event that gave device/country/traffic_source happened: merging keeps the earliest
+    -- (ties: the smallest value), so any batching of the same events ends in the same row.
+    device_at         TIMESTAMP,
+    country_at        TIMESTAMP,
+    traffic_source_at TIMESTAMP,
+    session_key       UHUGEINT NOT NULL,  -- md5_number(store_id || '/' || session_id): what merges join on
     PRIMARY KEY (store_id, session_id)
 );
 
@@ -68,6 +77,10 @@ CREATE TABLE IF NOT EXISTS visitors (
     device         VARCHAR,
     country        VARCHAR,
     traffic_source VARCHAR,
+    device_at         TIMESTAMP,  -- as in sessions
+    country_at        TIMESTAMP,
+    traffic_source_at TIMESTAMP,
+    visitor_key       UHUGEINT NOT NULL,  -- md5_number(store_id || '/' || visitor_id), as session_key
     PRIMARY KEY (store_id, visitor_id)
 );
 
@@ -82,6 +95,10 @@ CREATE TABLE IF NOT EXISTS visitor_days (
     traffic_source VARCHAR,
     is_returning   BOOLEAN NOT NULL,   -- first seen before this day
     max_step       TINYINT NOT NULL,
+    device_at         TIMESTAMP,       -- as in sessions
+    country_at        TIMESTAMP,
+    traffic_source_at TIMESTAMP,
+    visitor_key       UHUGEINT,        -- as in visitors (NULL in rows written by others, e.g. the simulator)
     PRIMARY KEY (store_id, day, visitor_id)
 );
 
@@ -171,8 +188,49 @@ CREATE TABLE IF NOT EXISTS product_stats_by_period (
 """
 
 
+# What the feeder keeps besides the contract's tables: the carts and products that commerce events
+# refer to, order lines, and the analytics worker's scheduled jobs.
+SCHEMA_FEEDER = """
+CREATE TABLE IF NOT EXISTS carts (
+    store_id       VARCHAR NOT NULL,
+    cart_id        VARCHAR PRIMARY KEY,
+    visitor_id     VARCHAR NOT NULL,   -- the storefront's, else 'cart:<cart id>'
+    created_at     TIMESTAMP NOT NULL,
+    first_item_day DATE,               -- the cart's cohort for cart abandonment
+    checked_out_at TIMESTAMP,
+    order_id       VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS products (
+    store_id   VARCHAR NOT NULL,
+    product_id VARCHAR PRIMARY KEY,
+    category   VARCHAR               -- the first of its categories (alphabetical), NULL without
+);
+
+CREATE TABLE IF NOT EXISTS order_lines (
+    store_id        VARCHAR NOT NULL,
+    order_id        VARCHAR NOT NULL,
+    sku             VARCHAR NOT NULL,
+    product_id      VARCHAR NOT NULL,
+    quantity        INTEGER NOT NULL,
+    unit_cost_minor BIGINT NOT NULL,
+    revenue_minor   BIGINT NOT NULL,  -- the line's net amount (tax excluded)
+    PRIMARY KEY (order_id, sku)
+);
+
+CREATE TABLE IF NOT EXISTS warehouse_jobs (
+    name        VARCHAR PRIMARY KEY,
+    last_run_at TIMESTAMP NOT NULL,  -- when it last started (UTC), the next run is interval_s later
+    last_error  VARCHAR              -- NULL when that run succeeded
+);
+"""
+
+
+def _statements(script: str):
+    return (statement for statement in script.split(";") if statement.strip())
+
+
 def create_schema(con) -> None:
     """Create what is missing; idempotent. `con` is a duckdb connection."""
-    for statement in SCHEMA.split(";"):
-        if statement.strip():
-            con.execute(statement)
+    for statement in (*_statements(SCHEMA), *_statements(SCHEMA_FEEDER)):
+        con.execute(statement)

@@ -160,8 +160,7 @@ def test_the_distributed_shape_is_complete(compose):
     assert any(source == "kafka" for _, source, _, _ in runs), "no projection worker runs from Kafka"
     assert any(source == "kafka" and replicas > 1 for _, source, _, replicas in runs), "no Kafka-fed worker is scaled out"
     analytics = parse(command_args(services["analytics"]))[0]
-    assert analytics.command == "analytics" or (analytics.command == "projections" and analytics.source == "kafka"
-                                                and "dashboard_metrics" in analytics.names)
+    assert (analytics.command, analytics.action) == ("analytics", "run")
     assert any(command_args(s)[:2] == ["webhooks", "deliver"] for s in trafi_services(compose).values())
     assert any(command_args(s)[:2] == ["payments", "reconcile"] for s in trafi_services(compose).values())
 
@@ -190,6 +189,17 @@ def test_the_api_leaves_projections_and_webhooks_to_the_workers(compose):
         assert env["TRAFI_EVENT_STORE"] == "postgres", name
         assert env["TRAFI_POSTGRES_DSN"].startswith("postgresql://trafi:") and "@postgres:5432/trafi" in env["TRAFI_POSTGRES_DSN"], name
         assert "TRAFI_SECRET_KEY" in env and env["TRAFI_KAFKA_BOOTSTRAP"] == "kafka:9092", name
+
+
+def test_one_analytics_worker_owns_the_warehouse_and_the_api_forwards_to_it(compose):
+    services = compose["services"]
+    analytics = services["analytics"]
+    assert analytics.get("deploy", {}).get("replicas", 1) == 1  # DuckDB: one process opens the file
+    path = analytics["environment"]["TRAFI_WAREHOUSE_PATH"]
+    mounts = [str(v).split(":") for v in analytics.get("volumes", [])]
+    assert any(m[0] in compose.get("volumes", {}) and path.startswith(m[-1].rstrip("/") + "/") for m in mounts), mounts
+    port = parse(command_args(analytics))[0].port
+    assert services["api"]["environment"]["TRAFI_ANALYTICS_URL"] == f"http://analytics:{port}"
 
 
 # -- start order and health -----------------------------------------------------------------------
