@@ -14,7 +14,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from api import problems
 from api.middleware import EdgeMiddleware
 from api.openapi import document_problems
-from api.routers import ROUTERS
+from api.routers import ROUTERS, events
+from api.routers import diagnosis as diagnosis_routes
+from api.routers import analytics as analytics_routes
 from api.services import Services, build_services
 from api.settings import ApiSettings
 
@@ -44,8 +46,14 @@ def create_app(settings: ApiSettings | None = None, *, services: Services | None
     )
     app.state.services = services
     problems.install(app)
+    app.include_router(events.router)  # first: routes are matched in order, and this is the busiest
     for router in ROUTERS:
         app.include_router(router)
+    app.include_router(diagnosis_routes.router)
+    app.include_router(diagnosis_routes.run_router)
+    app.include_router(analytics_routes.router)
+    if settings.bench_baseline:
+        app.include_router(events.baseline_router)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=list(settings.cors_origins), allow_credentials=False,

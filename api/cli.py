@@ -11,6 +11,7 @@ import time
 
 from api import cli_audit, cli_projections, cli_serve
 from api import cli_payments, cli_relay, cli_webhooks
+from api import cli_analytics
 from commands.application import TrafiApplication
 from commands.bus import CommandBus
 from commands.config import EventStoreConfig
@@ -52,6 +53,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     projections.stop()
     projections.run_once()  # whatever arrived after the worker's last pass
     _print_read_side(views, demo.ctx)
+    print(cli_analytics.demo_summary(app, os.path.join(args.data_dir, "warehouse.duckdb"), str(demo.ctx.store_id)))
     print("Run it again to add more buyers to the same store; delete the data directory to start over.")
     views.close()
     app.close()
@@ -83,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_webhooks.register(sub)
     cli_payments.register(sub)
     cli_relay.register(sub)
+    cli_analytics.register(sub)
     return parser
 
 

@@ -18,6 +18,9 @@ from api.mailer import LogMailer, Mailer, SmtpMailer
 from api.metrics import ApiMetrics
 from api.ratelimit import RateLimiter, SignInLockouts, limiter_for
 from api.settings import ApiSettings
+from autopilot.telemetry.log import TelemetryLog
+from autopilot.warehouse.store import Warehouse
+from autopilot.worker import AnalyticsWorker
 from commands.application import TrafiApplication
 from commands.bus import CommandBus
 from domain import tokens
@@ -92,6 +95,8 @@ class Services:
     deliverer: WebhookDeliverer | None = None  # outbound webhooks, beside the embedded projections
     payments: PaymentService | None = None
     refunds: RefundReconciler | None = None  # embedded: retries refunds the provider has not answered yet
+    telemetry: TelemetryLog | None = None  # storefront events (POST /v1/events); opened by build_services
+    analytics: AnalyticsWorker | None = None  # embedded: owns and feeds the warehouse (settings.embedded_analytics)
     owns_app: bool = field(default=True, repr=False)
 
     def token(self, kind: str, token_id: UUID, generation: int = 0) -> str:
@@ -112,8 +117,18 @@ class Services:
             self.deliverer = WebhookDeliverer(self.views, self.settings.webhook_delivery()).start()
         if self.settings.embedded_projections and self.refunds is None and self.payments is not None:
             self.refunds = RefundReconciler(self.payments, self.views, self.settings.refund_retry_s).start()
+        if self.settings.embedded_analytics and self.analytics is None:
+            self.analytics = _embedded_analytics(self)
+
+    @property
+    def warehouse(self) -> Warehouse | None:
+        """The analytics warehouse, when this process owns it."""
+        return self.analytics.warehouse if self.analytics is not None else None
 
     def close(self) -> None:
+        if self.analytics is not None:
+            self.analytics.stop()
+            self.analytics = None
         if self.refunds is not None:
             self.refunds.stop()
             self.refunds = None
@@ -123,9 +138,27 @@ class Services:
         if self.worker is not None:
             self.worker.stop()
             self.worker = None
+        if self.telemetry is not None:
+            self.telemetry.close()
         if self.owns_app:
             self.views.close()
             self.app.close()
+
+
+def _embedded_analytics(services: Services) -> AnalyticsWorker | None:
+    """Open the warehouse and feed it from a thread of this process (docs/analytics.md)."""
+    from autopilot.warehouse.commerce import PaymentFees
+    from autopilot.warehouse.feeder import WarehouseFeeder
+
+    settings = services.settings
+    try:
+        warehouse = Warehouse(settings.warehouse_path)
+    except Exception as error:  # another process owns the file (`serve --workers N`): serve without it
+        log.warning("analytics warehouse %s not opened, analytics routes answer 503: %s", settings.warehouse_path, error)
+        return None
+    fees = PaymentFees(settings.payment_fee_bp, settings.payment_fee_fixed_minor)
+    feeder = WarehouseFeeder(warehouse, app=services.app, telemetry=services.telemetry, fees=fees)
+    return AnalyticsWorker(warehouse, feeder, jobs=None if settings.analytics_jobs else []).start()
 
 
 def record_key_usage(views: ViewStore):
@@ -160,9 +193,11 @@ def build_services(
         auth=Authenticator(app, record_usage=record_key_usage(views)), limiter=limiter, metrics=metrics,
         mailer=mailer, projections=projections, owns_app=owns_app,
         payments=PaymentService(bus, configured_providers(settings), settings.payment_provider),
+        telemetry=TelemetryLog.open(settings.event_store),
     )
     metrics.watch(bus_stats=lambda: bus.stats, projection_lag=lambda: services.projection_lag() + services.relay_lag(),
                   rate_limited=lambda: limiter.refused)
+    metrics.watch_event_flow(services.telemetry.totals)
     return services
 
 

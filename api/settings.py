@@ -8,6 +8,7 @@ TRAFI_REDIS_URL           e.g. redis://127.0.0.1:6379/0 — shared rate limits; 
 TRAFI_RATE_STOREFRONT     "<per second>/<burst>" per publishable key and client address (default 20/60)
 TRAFI_RATE_ADMIN          per secret key or admin user (default 50/100)
 TRAFI_RATE_ANONYMOUS      per client address for requests without a valid credential (default 10/30)
+TRAFI_RATE_EVENTS         storefront events (POST /v1/events) per key and client address (default 50/200)
 TRAFI_CORS_ORIGINS        comma-separated origins allowed to call the API from a browser (default none)
 TRAFI_MAX_BODY_BYTES      larger request bodies get 413 (default 1048576)
 TRAFI_EMBEDDED_PROJECTIONS  1 (default): this process keeps the read models current; 0: workers do
@@ -22,6 +23,13 @@ TRAFI_WEBHOOKS_BACKOFF_SCALE  multiplies the retry delays, 1 min … 16 h (defau
 TRAFI_KAFKA_*             see projections/kafka/config.py (the relay's lag appears in /metrics)
 TRAFI_WEBHOOKS_EMBEDDED       1 (default): with embedded projections, this process also delivers webhooks;
                               0: `trafi webhooks deliver` workers do
+TRAFI_WAREHOUSE_PATH      the DuckDB analytics warehouse (default TRAFI_DATA_DIR/warehouse.duckdb); with embedded
+                          projections and no TRAFI_ANALYTICS_URL this process owns and feeds it
+TRAFI_ANALYTICS_URL       e.g. http://analytics:8100 — `trafi analytics run`, to which /v1/admin/analytics/funnel
+                          and …/overview are forwarded (unset: answered here, from the embedded warehouse)
+TRAFI_ANALYTICS_JOBS      1 (default): the embedded warehouse's owner also runs the scheduled analytics jobs
+                          (the daily diagnosis); `trafi analytics run` always does
+TRAFI_PAYMENT_FEE_BP / TRAFI_PAYMENT_FEE_FIXED_MINOR  the payment fee estimate of gross profit (default 140 bp + 25)
 """
 
 from __future__ import annotations
@@ -58,6 +66,7 @@ class ApiSettings:
     storefront_rate: Rate = Rate(20, 60)
     admin_rate: Rate = Rate(50, 100)
     anonymous_rate: Rate = Rate(10, 30)
+    events_rate: Rate = Rate(50, 200)  # POST /v1/events: its own budget, not the shopper's
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 1024 * 1024
     embedded_projections: bool = True
@@ -77,6 +86,14 @@ class ApiSettings:
     stripe_api_base: str | None = None  # tests point the SDK at a local server
     refund_retry_s: float = 60.0  # embedded mode: how often pending refunds are retried
     kafka: KafkaConfig | None = None  # TRAFI_KAFKA_*: the relay's lag is in /metrics when set
+    bench_baseline: bool = False  # TRAFI_BENCH_BASELINE=1: mount the accept-only route bench/ingest.py compares with
+    # from_env: TRAFI_DATA_DIR/warehouse.duckdb; settings made in code (tests) get a throw-away in-memory one;
+    # None: no warehouse in this process.
+    warehouse_path: str | None = ":memory:"
+    analytics_url: str | None = None  # the analytics worker; set, the analytics routes are forwarded to it
+    analytics_jobs: bool = False  # the embedded warehouse's owner also runs the scheduled jobs (from_env: on)
+    payment_fee_bp: int = 140  # gross profit's payment fee estimate: rate in basis points …
+    payment_fee_fixed_minor: int = 25  # … plus this per paid order
 
     @classmethod
     def from_env(cls, environ: dict | None = None) -> ApiSettings:
@@ -89,6 +106,7 @@ class ApiSettings:
             storefront_rate=Rate.parse(env.get("TRAFI_RATE_STOREFRONT", "20/60")),
             admin_rate=Rate.parse(env.get("TRAFI_RATE_ADMIN", "50/100")),
             anonymous_rate=Rate.parse(env.get("TRAFI_RATE_ANONYMOUS", "10/30")),
+            events_rate=Rate.parse(env.get("TRAFI_RATE_EVENTS", "50/200")),
             cors_origins=tuple(o.strip() for o in env.get("TRAFI_CORS_ORIGINS", "").split(",") if o.strip()),
             max_body_bytes=int(env.get("TRAFI_MAX_BODY_BYTES", 1024 * 1024)),
             embedded_projections=env.get("TRAFI_EMBEDDED_PROJECTIONS", "1") not in ("0", "false", "no"),
@@ -108,7 +126,18 @@ class ApiSettings:
             stripe_webhook_secret=env.get("TRAFI_STRIPE_WEBHOOK_SECRET") or None,
             stripe_api_base=env.get("TRAFI_STRIPE_API_BASE") or None,
             refund_retry_s=float(env.get("TRAFI_REFUND_RETRY_S", 60)),
+            bench_baseline=_flag(env.get("TRAFI_BENCH_BASELINE"), default=False),
+            warehouse_path=env.get("TRAFI_WAREHOUSE_PATH") or str(data_dir / "warehouse.duckdb"),
+            analytics_url=(env.get("TRAFI_ANALYTICS_URL") or "").rstrip("/") or None,
+            analytics_jobs=_flag(env.get("TRAFI_ANALYTICS_JOBS"), default=True),
+            payment_fee_bp=int(env.get("TRAFI_PAYMENT_FEE_BP", 140)),
+            payment_fee_fixed_minor=int(env.get("TRAFI_PAYMENT_FEE_FIXED_MINOR", 25)),
         )
+
+    @property
+    def embedded_analytics(self) -> bool:
+        """This process owns the warehouse: embedded mode, with a file, and no analytics worker to ask."""
+        return self.embedded_projections and self.warehouse_path is not None and self.analytics_url is None
 
     def webhook_delivery(self) -> DeliveryOptions:
         """How this deployment's webhook deliverers behave (projections/webhooks/deliverer.py)."""

@@ -14,6 +14,7 @@ import domain  # noqa: F401  (registers every event topic before anything is rea
 from commands.config import EventStoreConfig
 from commands.eventstore import PersonalDataAsDict
 from domain.customer import Customer
+from domain.diagnosis import StoreDiagnosis
 from domain.product import Product
 from domain.stock import StockItem
 
@@ -22,7 +23,7 @@ class TrafiApplication(Application[UUID]):
     name = "trafi"  # pinned: the events table is "trafi_events"; renaming the class must not move it
     # Long-lived streams get a snapshot every N events, so a load replays at most N events.
     # (A popular SKU's stock item gains an event per order; carts and orders stay short.)
-    snapshotting_intervals = {StockItem: 100, Product: 100, Customer: 100}
+    snapshotting_intervals = {StockItem: 100, Product: 100, Customer: 100, StoreDiagnosis: 100}  # a run a day, for ever
 
     def __init__(self, config: EventStoreConfig | None = None, env: dict | None = None):
         self.config = config or EventStoreConfig.from_env()

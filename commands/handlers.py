@@ -7,6 +7,7 @@ from commands import admin_users, api_keys, sessions
 from commands import password_reset, wishlist
 from commands.payments import records as payments
 from commands import webhooks
+from commands import diagnosis
 
 HANDLERS = {
     store.OpenStore: store.open_store,
@@ -70,4 +71,6 @@ HANDLERS = {
     webhooks.EnableWebhookEndpoint: webhooks.enable_webhook_endpoint,
     webhooks.DeleteWebhookEndpoint: webhooks.delete_webhook_endpoint,
     webhooks.ReplayWebhookDelivery: webhooks.replay_webhook_delivery,
+    diagnosis.RecordDiagnosisRun: diagnosis.record_diagnosis_run,
+    diagnosis.DismissRecommendation: diagnosis.dismiss_recommendation,
 }

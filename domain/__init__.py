@@ -8,6 +8,7 @@ from domain.admin_user import AdminUser
 from domain.api_key import ApiKey
 from domain.cart import Cart
 from domain.customer import Customer
+from domain.diagnosis import StoreDiagnosis
 from domain.idempotency import IdempotencyRecord
 from domain.order import Order
 from domain.password_reset import PasswordResetRequest
@@ -20,9 +21,10 @@ from domain.wishlist import Wishlist
 from domain.webhook_endpoint import WebhookEndpoint
 
 AGGREGATES = (Store, Product, StockItem, Customer, Cart, Order, IdempotencyRecord, PasswordResetRequest, Wishlist,
-              ApiKey, AdminUser, Session, WebhookEndpoint, PaymentReference)
+              ApiKey, AdminUser, Session, WebhookEndpoint, PaymentReference, StoreDiagnosis)
 
 __all__ = [
     "AGGREGATES", "Cart", "Customer", "IdempotencyRecord", "Order", "Product", "StockItem", "Store",
     "PasswordResetRequest", "Wishlist", "ApiKey", "AdminUser", "Session", "PaymentReference", "WebhookEndpoint",
+    "StoreDiagnosis",
 ]

@@ -21,6 +21,7 @@ from projections.read_models.orders import OrderList
 from projections.read_models.stock import StockLevels
 from projections.read_models.access import AccessList
 from projections.read_models.customers import CustomerList
+from projections.read_models.recommendations import DiagnosisRecommendations
 from projections.webhooks.projection import OutboundWebhooks
 
 BUILT_IN: tuple[type[Projection], ...] = (
@@ -33,6 +34,7 @@ BUILT_IN: tuple[type[Projection], ...] = (
     AccessList,
     CustomerList,
     OutboundWebhooks,
+    DiagnosisRecommendations,
 )
 
 
