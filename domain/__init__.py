@@ -7,6 +7,7 @@ topic: a process that only reads history can then resolve all of them.
 from domain.admin_user import AdminUser
 from domain.api_key import ApiKey
 from domain.cart import Cart
+from domain.changeset import ChangeSet
 from domain.customer import Customer
 from domain.diagnosis import StoreDiagnosis
 from domain.idempotency import IdempotencyRecord
@@ -21,10 +22,11 @@ from domain.wishlist import Wishlist
 from domain.webhook_endpoint import WebhookEndpoint
 
 AGGREGATES = (Store, Product, StockItem, Customer, Cart, Order, IdempotencyRecord, PasswordResetRequest, Wishlist,
-              ApiKey, AdminUser, Session, WebhookEndpoint, PaymentReference, StoreDiagnosis)
+              ApiKey, AdminUser, Session, WebhookEndpoint, PaymentReference, StoreDiagnosis,
+              ChangeSet)
 
 __all__ = [
     "AGGREGATES", "Cart", "Customer", "IdempotencyRecord", "Order", "Product", "StockItem", "Store",
     "PasswordResetRequest", "Wishlist", "ApiKey", "AdminUser", "Session", "PaymentReference", "WebhookEndpoint",
-    "StoreDiagnosis",
+    "StoreDiagnosis", "ChangeSet",
 ]
