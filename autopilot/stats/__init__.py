@@ -1,0 +1,1 @@
+"""Pure statistics for the profit autopilot: posteriors, CUPED, confidence sequences, SRM, power."""
