@@ -171,7 +171,6 @@ def demo_summary(app, path: str, store_id: str) -> str:
     try:
         feeder = WarehouseFeeder(warehouse, app=app, telemetry=telemetry)
         feeder.catch_up()
-        feeder.close()
         today = datetime.now(timezone.utc).date()
         window = Window(today - timedelta(days=29), today)
         with warehouse.reading() as cur:

@@ -104,7 +104,6 @@ class AnalyticsWorker:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
-        self.feeder.close()
         if self.owns_warehouse:
             self.warehouse.close()
 

@@ -208,7 +208,6 @@ def measure_load(count: int, batch: int, directory: str) -> dict:
     started = time.perf_counter()
     loaded = feeder.catch_up()
     load_s = time.perf_counter() - started
-    feeder.close()
     assert loaded == count and warehouse.position("telemetry") == count
     with warehouse.reading() as cur:
         visitor_days = cur.execute("SELECT count(*) FROM visitor_days").fetchall()[0][0]
@@ -238,7 +237,6 @@ def measure_load_from_log(rows: list[tuple], batch: int, directory: str) -> dict
     feeder = WarehouseFeeder(warehouse, telemetry=telemetry, telemetry_batch=batch)
     loaded = feeder.catch_up()
     seconds = time.perf_counter() - started
-    feeder.close()
     warehouse.close()
     telemetry.close()
     log(f"  feeder from the telemetry log: {loaded / seconds:,.0f} events/s")

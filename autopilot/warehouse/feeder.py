@@ -14,7 +14,6 @@ merges are order-independent (aggregates.py), the result equals a rebuild from p
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, NamedTuple, Protocol
 
 import pyarrow as pa
@@ -35,8 +34,6 @@ class TelemetrySource(Protocol):
 
 
 class _Batch(NamedTuple):
-    after: int
-    limit: int
     rows: int
     through: int  # the position of its last row
     table: pa.Table
@@ -61,11 +58,6 @@ class WarehouseFeeder:
         self.telemetry_batch = telemetry_batch
         self.commerce_batch = commerce_batch
         self._step = step or (lambda _: None)
-        # The next storefront batch is read and turned into Arrow while this one is applied: the
-        # Python work and DuckDB's (which releases the GIL) overlap. Positions never change once
-        # written, so a batch read ahead is still right when its turn comes.
-        self._reader: ThreadPoolExecutor | None = None
-        self._ahead: tuple[int, int, Future] | None = None
 
     # -- one batch per source ----------------------------------------------------------------
     def feed_telemetry(self) -> int:
@@ -73,11 +65,9 @@ class WarehouseFeeder:
         if self.telemetry is None:
             return 0
         position = self.warehouse.position("telemetry")
-        batch = self._telemetry_after(position)
+        batch = self._read_telemetry(position, self.telemetry_batch)
         if batch is None:
             return 0
-        if batch.rows == batch.limit:  # more is probably waiting: read it while this one is applied
-            self._read_ahead(batch.through)
         with self.warehouse.writing() as cur:
             if _claimed(cur, "telemetry") != position:
                 return 0  # another writer of this warehouse got there first: read again
@@ -98,26 +88,7 @@ class WarehouseFeeder:
         rows = self.telemetry.read(after, limit)
         if not rows:
             return None
-        return _Batch(after, limit, len(rows), rows[-1][0], telemetry_table(rows))
-
-    def _telemetry_after(self, position: int) -> _Batch | None:
-        ahead, self._ahead = self._ahead, None
-        if ahead is not None and ahead[:2] == (position, self.telemetry_batch):
-            return ahead[2].result()
-        return self._read_telemetry(position, self.telemetry_batch)
-
-    def _read_ahead(self, after: int) -> None:
-        if self._reader is None:
-            self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trafi-warehouse-read")
-        limit = self.telemetry_batch
-        self._ahead = (after, limit, self._reader.submit(self._read_telemetry, after, limit))
-
-    def close(self) -> None:
-        """Stop the read-ahead thread (the warehouse and the logs belong to the caller)."""
-        self._ahead = None
-        if self._reader is not None:
-            self._reader.shutdown(wait=True)
-            self._reader = None
+        return _Batch(len(rows), rows[-1][0], telemetry_table(rows))
 
     def feed_commerce(self) -> int:
         """Load the next batch of the commerce log; returns how many positions it advanced."""

@@ -77,7 +77,8 @@ class FunnelStep(QueryModel):
     drop_off_pct: float | None
 
 
-class Funnel(QueryModel):
+class FunnelScope(QueryModel):
+    """What a funnel answer covers: the store, the dates, the filters and the unit counted."""
     store_id: str
     date_from: date
     date_to: date
@@ -85,6 +86,9 @@ class Funnel(QueryModel):
     country: str | None
     source: str | None
     unit: str = "visitor_day"
+
+
+class Funnel(FunnelScope):
     steps: tuple[FunnelStep, ...]
 
 
@@ -128,14 +132,7 @@ class SegmentReach(QueryModel):
     drop_off_pct: float | None
 
 
-class FunnelBreakdown(QueryModel):
-    store_id: str
-    date_from: date
-    date_to: date
-    device: str | None
-    country: str | None
-    source: str | None
-    unit: str = "visitor_day"
+class FunnelBreakdown(FunnelScope):
     step: str
     previous_step: str | None
     by: str

@@ -53,10 +53,7 @@ def rebuild_warehouse(
     try:
         feeder = WarehouseFeeder(warehouse, app=app, telemetry=telemetry, fees=fees,
                                  telemetry_batch=telemetry_batch, commerce_batch=commerce_batch)
-        try:
-            events = feeder.catch_up(progress)
-        finally:
-            feeder.close()
+        events = feeder.catch_up(progress)
         positions = warehouse.positions()
         warehouse.checkpoint()
     finally:

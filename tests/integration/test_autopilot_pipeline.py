@@ -54,9 +54,7 @@ def test_a_planted_problem_travels_from_storefront_events_to_a_finding(tmp_path)
     try:
         accepted = ingest_day_by_day(log, simulation, store_id)
         assert accepted == log.head() > 100_000
-        feeder = WarehouseFeeder(warehouse, telemetry=log)
-        feeder.catch_up()
-        feeder.close()
+        WarehouseFeeder(warehouse, telemetry=log).catch_up()
         assert warehouse.position("telemetry") == log.head()
         with warehouse.reading() as cur:
             diagnosis = diagnose(cur, str(store_id), NOW)
