@@ -10,6 +10,7 @@ strictly in order, and the first rule that fires wins:
 3. minimum data (primary metric)        → "hold",              rule "min_data"
 4. kill: K1 hard guardrail, K2 primary   → "rollback",          rule "K1:<metric>" / "K2"
 5. prove (after the minimum runtime)     → "prove",             rule "prove:bayesian" / "prove:frequentist"
+   (the Bayesian rule also needs the anytime-valid lower bound above 0: it is checked at every tick)
 6. otherwise                             → "continue" (or "stop_futile", rule "futility")
 
 All lifts are relative, Δ = (m_T − m_C)/|m_C|, and oriented so that positive is good: for a metric
@@ -339,9 +340,14 @@ def decide(inputs: TickInputs, *, alpha: float = 0.05) -> Decision:
             prob_positive, loss = _bayesian_primary(inputs.primary, plan.prior_sd)
             numbers["prob_positive"] = prob_positive
             numbers["expected_loss"] = loss
-            if prob_positive >= plan.prob_threshold and loss <= plan.expected_loss_threshold:
+            # The posterior alone is a single-look test, and the decider looks at every tick: on A/A
+            # data it "proves" ~9 % of the time (tests/unit/test_statistics_simulation.py). The
+            # anytime-valid lower bound above 0 keeps false proofs ≤ α however often it looks.
+            if (prob_positive >= plan.prob_threshold and loss <= plan.expected_loss_threshold
+                    and primary.lower > 0):
                 return decision(
-                    "prove", "prove:bayesian", f"P(Δ>0) = {prob_positive:.4f}, expected loss = {loss:.5f}"
+                    "prove", "prove:bayesian",
+                    f"P(Δ>0) = {prob_positive:.4f}, expected loss = {loss:.5f}, lower bound {primary.lower:.4f} > 0",
                 )
         elif primary.lower > 0:
             return decision("prove", "prove:frequentist", f"primary lower bound {primary.lower:.4f} > 0")
