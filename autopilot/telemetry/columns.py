@@ -9,7 +9,14 @@ to Arrow/DuckDB as timestamps.
 from __future__ import annotations
 
 # Storefront event kinds (AUTOPILOT.md §1). A `checkout_step` row says which step in CHECKOUT_STEP.
-KINDS = ("page_view", "product_view", "add_to_cart", "checkout_start", "checkout_step", "checkout_complete")
+# These are what browsers send (POST /v1/events accepts exactly these).
+CLIENT_KINDS = ("page_view", "product_view", "add_to_cart", "checkout_start", "checkout_step", "checkout_complete")
+# Rows only the server appends. `exposure` (AUTOPILOT.md §4): a visitor's first evaluation of a flag in
+# treatment or control — visitor_id, occurred_at_us, `variant` = the arm, `properties` = {"flag_key": …}
+# (autopilot/flags/exposures.py). They are no storefront activity: no funnel step, session or page view.
+SERVER_KINDS = ("exposure",)
+KINDS = CLIENT_KINDS + SERVER_KINDS
+EXPOSURE = "exposure"
 CHECKOUT_STEPS = ("shipping", "payment")
 
 TELEMETRY_COLUMNS = (
@@ -28,7 +35,7 @@ TELEMETRY_COLUMNS = (
     "url",             # TEXT NULL  without query string when there is no analytics consent
     "referrer",        # TEXT NULL
     "product_id",      # TEXT NULL
-    "variant",         # TEXT NULL
+    "variant",         # TEXT NULL  the product's variant; of an `exposure`: the arm, treatment | control
     "sku",             # TEXT NULL
     "quantity",        # INTEGER NULL
     "price_minor",     # BIGINT NULL  unit price, minor units
@@ -36,5 +43,5 @@ TELEMETRY_COLUMNS = (
     "order_id",        # TEXT NULL
     "value_minor",     # BIGINT NULL  checkout_complete: order value, minor units
     "checkout_step",   # TEXT NULL  one of CHECKOUT_STEPS
-    "properties",      # TEXT NULL  JSON object, free
+    "properties",      # TEXT NULL  JSON object, free; of an `exposure`: {"flag_key": …}
 )

@@ -62,6 +62,7 @@ class _Append:
     received_at_us: int
     rejected: int
     refused_batches: int
+    flow: bool = True  # counted in the flow counters (storefront traffic); server-side rows are not
 
 
 @dataclass(frozen=True)
@@ -148,14 +149,18 @@ class TelemetryLog:
     # --- writing ---------------------------------------------------------------------------------
 
     def append(self, store_id: str, events: Sequence[Sequence[Any]], received_at_us: int, *,
-               rejected: int = 0) -> AppendResult:
+               rejected: int = 0, flow: bool = True) -> AppendResult:
         """Store the events not stored yet, all or nothing, and count them (and `rejected` others).
 
         Each event is a tuple of EVENT_COLUMNS values (see `event_row`); `event_id`, `kind` and
         `occurred_at_us` must not be None. De-duplicated on (store_id, event_id), within the batch too.
         Durable when this returns. Concurrent calls share a transaction (group_commit.py).
+
+        `flow=False` for rows the server appends itself (exposures, columns.SERVER_KINDS): they are
+        stored and fed like the others but left out of the flow counters, so event-flow health
+        (health.py) measures what the storefront delivers and nothing else.
         """
-        return self._commits.submit(_Append(str(store_id), events, received_at_us, rejected, 0))
+        return self._commits.submit(_Append(str(store_id), events, received_at_us, rejected, 0, flow))
 
     def record_refused_batch(self, store_id: str, received_at_us: int) -> None:
         """Count a request refused as a whole (it stored nothing)."""
@@ -179,8 +184,9 @@ class TelemetryLog:
                 for offset, event in enumerate((first[event_id] for event_id in accepted), start=1)
             ]
             self._db.insert(cursor, rows)
-        _count(self._db, cursor, a.store_id, a.received_at_us, len(accepted), len(a.events) - len(accepted),
-               a.rejected, a.refused_batches)
+        if a.flow:
+            _count(self._db, cursor, a.store_id, a.received_at_us, len(accepted), len(a.events) - len(accepted),
+                   a.rejected, a.refused_batches)
         return AppendResult(accepted=accepted, duplicates=_duplicates(a.events, set(accepted)))
 
     # --- reading ---------------------------------------------------------------------------------

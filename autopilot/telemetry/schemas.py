@@ -19,7 +19,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 from pydantic_core import PydanticSerializationError, to_json
 
-from autopilot.telemetry.columns import CHECKOUT_STEPS, KINDS
+from autopilot.telemetry.columns import CHECKOUT_STEPS, CLIENT_KINDS
 from autopilot.telemetry.log import EVENT_COLUMNS
 
 MAX_EVENTS_PER_BATCH = 500
@@ -387,14 +387,14 @@ def _printable(text: str) -> str:
 
 def _field_error(error: dict, raw: Any) -> dict[str, Any]:
     location = list(error.get("loc", ()))
-    if location and isinstance(raw, dict) and location[0] == raw.get("type") and location[0] in KINDS:
+    if location and isinstance(raw, dict) and location[0] == raw.get("type") and location[0] in CLIENT_KINDS:
         location = location[1:]  # pydantic names the union member first; the client never wrote it
     kind = error.get("type", "invalid")
     if kind in ("union_tag_not_found", "union_tag_invalid", "model_attributes_type"):
         location = location or (["type"] if kind != "model_attributes_type" else [])
     reason = error.get("msg", "invalid")
     if kind == "union_tag_invalid":
-        reason = f"type must be one of {', '.join(KINDS)}"
+        reason = f"type must be one of {', '.join(CLIENT_KINDS)}"
     elif kind == "model_attributes_type":
         reason = "an event must be a JSON object"
     return {"field": ".".join(str(part) for part in location) or "event", "code": f"validation.{kind}", "reason": reason}

@@ -108,7 +108,16 @@ def apply_staged(cur, step: Step = lambda _: None) -> None:
     step("sessions")
     _count_events(cur)
     _sync_order_segments(cur)
+    _advance_watermarks(cur)
     step("orders")
+
+
+def _advance_watermarks(cur) -> None:
+    """The latest event time loaded per store (max: any batching ends in the same value)."""
+    cur.execute("""
+        INSERT INTO data_watermarks
+        SELECT store_id, max(occurred_at) FROM staged WHERE store_id IS NOT NULL GROUP BY store_id
+        ON CONFLICT DO UPDATE SET last_event_at = greatest(data_watermarks.last_event_at, excluded.last_event_at)""")
 
 
 def _batch_visitor_days(cur) -> None:

@@ -29,6 +29,7 @@ CHECKED_OUT = "trafi.cart.checked_out.v1"
 ORDER_PLACED = "trafi.order.placed.v1"
 ORDER_PAID = "trafi.order.paid.v1"
 REFUNDED = "trafi.order.refunded.v1"
+PAYMENT_FAILED = "trafi.order.payment_failed.v1"  # a declined payment: the checkout errors guardrail
 PRODUCT_CREATED = "trafi.product.created.v1"
 PRODUCT_CHANGED = "trafi.product.details_changed.v1"
 
@@ -43,6 +44,7 @@ STEP_OF_TOPIC: dict[str, int | None] = {
     ORDER_PLACED: 5,
     ORDER_PAID: 6,
     REFUNDED: None,
+    PAYMENT_FAILED: None,
     "trafi.order.cancelled.v1": None,
 }
 PRODUCT_TOPICS = (PRODUCT_CREATED, PRODUCT_CHANGED)
@@ -188,6 +190,7 @@ def apply_commerce(cur, batch: CommerceBatch, step: Step = lambda _: None) -> No
         _stage(cur)
         _cart_progress(cur)
         _payments(cur)
+        _payment_failures(cur)
         _refunds(cur)
         step("payments")
         apply_staged(cur, step)
@@ -305,6 +308,14 @@ def _payments(cur) -> None:
         SELECT o.store_id, o.day, l.product_id, count(*), sum(l.quantity), sum(l.revenue_minor)
         FROM paid_now p JOIN orders o ON o.order_id = p.order_id JOIN order_lines l ON l.order_id = p.order_id
         GROUP BY ALL""")
+
+
+def _payment_failures(cur) -> None:
+    """Declined payments, with the order's visitor: what the checkout errors guardrail counts."""
+    cur.execute(f"""
+        INSERT INTO payment_failures BY NAME
+        SELECT store_id, event_id, order_id, visitor_id, occurred_at AS failed_at
+        FROM staged WHERE kind = '{PAYMENT_FAILED}' AND order_id IS NOT NULL""")
 
 
 def _refunds(cur) -> None:

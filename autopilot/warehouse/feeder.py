@@ -2,7 +2,7 @@
 
 Sources, each with its tracking position in `warehouse_positions`:
 * telemetry — storefront events from the telemetry log (`read(after, limit)`, `head()`),
-  rows in TELEMETRY_COLUMNS order;
+  rows in TELEMETRY_COLUMNS order, and the exposures the server appended there (into `exposures`);
 * commerce — domain events from the event store's notification log (the topics of
   commerce.TOPICS), decoded with the application's mapper as projections do.
 
@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from autopilot.warehouse.aggregates import Step, apply_deltas, apply_staged, start_deltas
 from autopilot.warehouse.commerce import TOPICS, PaymentFees, apply_commerce, commerce_batch
-from autopilot.warehouse.storefront import stage_telemetry, telemetry_table
+from autopilot.warehouse.storefront import load_exposures, stage_telemetry, telemetry_table
 from autopilot.warehouse.store import Warehouse, record_position
 
 # Called after each committed batch with (source, events in it, new position).
@@ -77,6 +77,8 @@ class WarehouseFeeder:
                 stage_telemetry(cur)
                 self._step("staged")
                 apply_staged(cur, self._step)
+                load_exposures(cur)
+                self._step("exposures")
                 apply_deltas(cur)
                 self._step("aggregates")
                 record_position(cur, "telemetry", batch.through)

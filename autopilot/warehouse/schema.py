@@ -102,14 +102,34 @@ CREATE TABLE IF NOT EXISTS visitor_days (
     PRIMARY KEY (store_id, day, visitor_id)
 );
 
--- First exposure of a visitor to a flag (AUTOPILOT.md §4), de-duplicated.
+-- First exposure of a visitor to a flag (AUTOPILOT.md §4), de-duplicated: the earliest exposure
+-- wins (ties: the smallest variant), and a visitor ever seen in another variant of the same flag is
+-- marked, to be counted apart and left out of both arms (experiments.py).
 CREATE TABLE IF NOT EXISTS exposures (
-    store_id         VARCHAR NOT NULL,
-    flag_key         VARCHAR NOT NULL,
-    visitor_id       VARCHAR NOT NULL,
-    variant          VARCHAR NOT NULL,
-    first_exposed_at TIMESTAMP NOT NULL,
+    store_id          VARCHAR NOT NULL,
+    flag_key          VARCHAR NOT NULL,
+    visitor_id        VARCHAR NOT NULL,
+    variant           VARCHAR NOT NULL,   -- treatment | control
+    first_exposed_at  TIMESTAMP NOT NULL,
+    multiple_variants BOOLEAN NOT NULL DEFAULT false,
+    visitor_key       UHUGEINT,  -- md5_number(store_id || '/' || visitor_id), as in visitors: what experiments join on
     PRIMARY KEY (store_id, flag_key, visitor_id)
+);
+
+-- Declined payments (trafi.order.payment_failed.v1): the checkout errors guardrail (AUTOPILOT.md §7).
+CREATE TABLE IF NOT EXISTS payment_failures (
+    store_id   VARCHAR NOT NULL,
+    event_id   VARCHAR PRIMARY KEY,
+    order_id   VARCHAR NOT NULL,
+    visitor_id VARCHAR,
+    failed_at  TIMESTAMP NOT NULL
+);
+
+-- The latest event time loaded per store (storefront, commerce and exposures): the data watermark
+-- the deciders record, and what "no data for 24 h" is measured from.
+CREATE TABLE IF NOT EXISTS data_watermarks (
+    store_id      VARCHAR PRIMARY KEY,
+    last_event_at TIMESTAMP NOT NULL
 );
 
 -- Orders with the money of gross profit (AUTOPILOT.md §5), from the commerce log.
@@ -230,7 +250,15 @@ def _statements(script: str):
     return (statement for statement in script.split(";") if statement.strip())
 
 
+# Columns added to tables of files made before them (CREATE TABLE IF NOT EXISTS leaves those as they
+# were). A rebuild (rebuild.py) gives them their full definition, NOT NULL included.
+UPGRADES = (
+    "ALTER TABLE exposures ADD COLUMN IF NOT EXISTS multiple_variants BOOLEAN DEFAULT false",
+    "ALTER TABLE exposures ADD COLUMN IF NOT EXISTS visitor_key UHUGEINT",
+)
+
+
 def create_schema(con) -> None:
     """Create what is missing; idempotent. `con` is a duckdb connection."""
-    for statement in (*_statements(SCHEMA), *_statements(SCHEMA_FEEDER)):
+    for statement in (*_statements(SCHEMA), *_statements(SCHEMA_FEEDER), *UPGRADES):
         con.execute(statement)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from autopilot.telemetry.columns import TELEMETRY_COLUMNS
+from autopilot.telemetry.columns import EXPOSURE, TELEMETRY_COLUMNS
+from autopilot.warehouse.aggregates import VISITOR_KEY
 
 _INTEGER = {"position": pa.int64(), "occurred_at_us": pa.int64(), "received_at_us": pa.int64(),
             "quantity": pa.int32(), "price_minor": pa.int64(), "value_minor": pa.int64()}
@@ -48,4 +49,39 @@ def stage_telemetry(cur, batch: str = "telemetry_batch") -> None:
                coalesce(b.value_minor, b.price_minor) AS amount_minor, b.currency,
                CAST(NULL AS VARCHAR) AS cart_id, b.order_id, b.properties, b.url, b.referrer, b.variant
         FROM {batch} b
+        WHERE b.kind <> '{EXPOSURE}'
     """)
+
+
+def load_exposures(cur, batch: str = "telemetry_batch") -> int:
+    """Merge the batch's exposure rows into `exposures`, inside the batch's transaction; returns how many rows.
+
+    Exposures are no storefront activity, so `stage_telemetry` leaves them out of `staged` (no event,
+    visitor, session, funnel step or page view comes of them). Per (store, flag, visitor) the earliest
+    exposure wins with its variant (ties: the smallest variant), and a visitor seen in more than one
+    variant is marked `multiple_variants`. Both merges are min/or, so any batching of the log (or
+    loading the same rows twice) ends in the same rows.
+    """
+    found = cur.execute(f"SELECT count(*) FROM {batch} WHERE kind = '{EXPOSURE}'").fetchall()[0][0]
+    if not found:
+        return 0
+    cur.execute(f"""
+        INSERT INTO exposures (store_id, flag_key, visitor_id, variant, first_exposed_at, multiple_variants, visitor_key)
+        SELECT store_id, flag_key, visitor_id, arg_min(variant, {{'t': exposed_at, 'v': variant}}), min(exposed_at),
+               count(DISTINCT variant) > 1, {VISITOR_KEY}
+        FROM (SELECT store_id, json_extract_string(properties, '$.flag_key') AS flag_key, visitor_id, variant,
+                     make_timestamp(occurred_at_us) AS exposed_at
+              FROM {batch} WHERE kind = '{EXPOSURE}') e
+        WHERE flag_key IS NOT NULL AND visitor_id IS NOT NULL AND variant IS NOT NULL
+        GROUP BY store_id, flag_key, visitor_id
+        ON CONFLICT DO UPDATE SET
+            first_exposed_at = least(exposures.first_exposed_at, excluded.first_exposed_at),
+            variant = CASE WHEN (excluded.first_exposed_at, excluded.variant) < (exposures.first_exposed_at, exposures.variant)
+                           THEN excluded.variant ELSE exposures.variant END,
+            multiple_variants = exposures.multiple_variants OR excluded.multiple_variants
+                                OR exposures.variant <> excluded.variant""")
+    cur.execute(f"""
+        INSERT INTO data_watermarks
+        SELECT store_id, make_timestamp(max(occurred_at_us)) FROM {batch} WHERE kind = '{EXPOSURE}' GROUP BY store_id
+        ON CONFLICT DO UPDATE SET last_event_at = greatest(data_watermarks.last_event_at, excluded.last_event_at)""")
+    return found
