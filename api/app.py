@@ -17,6 +17,8 @@ from api.openapi import document_problems
 from api.routers import ROUTERS, events
 from api.routers import diagnosis as diagnosis_routes
 from api.routers import analytics as analytics_routes
+from api.routers import autopilot as autopilot_routes
+from api.routers import flags as flags_routes
 from api.services import Services, build_services
 from api.settings import ApiSettings
 
@@ -52,6 +54,9 @@ def create_app(settings: ApiSettings | None = None, *, services: Services | None
     app.include_router(diagnosis_routes.router)
     app.include_router(diagnosis_routes.run_router)
     app.include_router(analytics_routes.router)
+    app.include_router(autopilot_routes.router)
+    app.include_router(autopilot_routes.tick_router)
+    app.include_router(flags_routes.router)
     if settings.bench_baseline:
         app.include_router(events.baseline_router)
     if settings.cors_origins:

@@ -30,6 +30,7 @@ class WorkerServices:
     limiter: object
     analytics: object  # AnalyticsWorker
     bus: object = None  # CommandBus: an on-demand diagnosis records its run
+    views: object = None  # ViewStore: the decider tick reads the live ChangeSets from the read model
 
     @property
     def warehouse(self):
@@ -45,17 +46,19 @@ def create_worker_app(settings: ApiSettings, app, worker):
     from api.metrics import ApiMetrics
     from api.middleware import EdgeMiddleware
     from api.ratelimit import limiter_for
-    from api.routers import analytics, diagnosis
+    from api.routers import analytics, autopilot, diagnosis
     from commands.bus import CommandBus
+    from projections.views import ViewStore
 
     http = FastAPI(title="Trafi analytics worker", openapi_url=None, docs_url=None, redoc_url=None)
     # In-process rate limits: the API replicas have already charged the shared buckets for this request.
     http.state.services = WorkerServices(settings=replace(settings, analytics_url=None), app=app,
                                          auth=Authenticator(app), limiter=limiter_for(None), analytics=worker,
-                                         bus=CommandBus(app))
+                                         bus=CommandBus(app), views=ViewStore(settings.event_store))
     problems.install(http)
     http.include_router(analytics.router)
     http.include_router(diagnosis.run_router)
+    http.include_router(autopilot.tick_router)
 
     @http.get("/healthz", include_in_schema=False)
     def healthz():

@@ -31,6 +31,14 @@ STATUS_BY_CODE = {
     "access.owner_required": 403,
     "auth.wrong_key_kind": 403,
     "idempotency.key_reused": 422,
+    # A ChangeSet in the wrong state for the request, or blocked by the store's guardrails now.
+    "changeset.approval_decided": 409,
+    "changeset.approval_expired": 409,
+    "changeset.not_pending_approval": 409,
+    "changeset.not_approved": 409,
+    "changeset.not_live": 409,
+    "changeset.not_expired": 409,
+    "changeset.guardrails_blocked": 409,
     "query.read_model_behind": 409,
     "request.too_large": 413,
     "rate_limited": 429,
@@ -140,7 +148,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, error: DomainError):
         headers = {"Retry-After": "1"} if error.code == "query.read_model_behind" else None
-        return problem_response(request, status_for(error), error.code, error.reason, field=error.field, headers=headers)
+        return problem_response(request, status_for(error), error.code, error.reason, field=error.field, headers=headers,
+                                errors=getattr(error, "errors", None))
 
     @app.exception_handler(ApiProblem)
     async def api_problem(request: Request, error: ApiProblem):

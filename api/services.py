@@ -29,6 +29,9 @@ from projections.projection import Projection
 from projections.read_models.access import record_api_key_use
 from projections.status import ProjectionStatus, projection_status
 from projections.views import ViewStore
+from queries.changesets import ChangeSetQueries
+from autopilot.flags.exposures import exposure_recorder
+from autopilot.flags.service import StorefrontFlags
 from projections.kafka.relay import KafkaRelay
 from projections.worker import ProjectionWorker
 from projections.webhooks.deliverer import WebhookDeliverer
@@ -97,6 +100,7 @@ class Services:
     refunds: RefundReconciler | None = None  # embedded: retries refunds the provider has not answered yet
     telemetry: TelemetryLog | None = None  # storefront events (POST /v1/events); opened by build_services
     analytics: AnalyticsWorker | None = None  # embedded: owns and feeds the warehouse (settings.embedded_analytics)
+    flags: StorefrontFlags | None = None  # live ChangeSets' flags, evaluated in process
     owns_app: bool = field(default=True, repr=False)
 
     def token(self, kind: str, token_id: UUID, generation: int = 0) -> str:
@@ -198,6 +202,7 @@ def build_services(
     metrics.watch(bus_stats=lambda: bus.stats, projection_lag=lambda: services.projection_lag() + services.relay_lag(),
                   rate_limited=lambda: limiter.refused)
     metrics.watch_event_flow(services.telemetry.totals)
+    services.flags = StorefrontFlags(ChangeSetQueries(views), exposure_recorder(services.telemetry))
     return services
 
 

@@ -31,7 +31,7 @@ log = logging.getLogger("trafi.analytics")
 JobFunction = Callable[[Warehouse, object, datetime], None]  # (warehouse, TrafiApplication, now UTC)
 
 # Modules whose import registers scheduled jobs.
-JOB_MODULES: tuple[str, ...] = ("autopilot.diagnosis.jobs",)
+JOB_MODULES: tuple[str, ...] = ("autopilot.diagnosis.jobs", "autopilot.decider_job")
 
 
 @dataclass(frozen=True)

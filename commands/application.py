@@ -13,6 +13,7 @@ from eventsourcing.persistence import JSONTranscoder
 import domain  # noqa: F401  (registers every event topic before anything is read)
 from commands.config import EventStoreConfig
 from commands.eventstore import PersonalDataAsDict
+from domain.changeset import ChangeSet
 from domain.customer import Customer
 from domain.diagnosis import StoreDiagnosis
 from domain.product import Product
@@ -23,7 +24,8 @@ class TrafiApplication(Application[UUID]):
     name = "trafi"  # pinned: the events table is "trafi_events"; renaming the class must not move it
     # Long-lived streams get a snapshot every N events, so a load replays at most N events.
     # (A popular SKU's stock item gains an event per order; carts and orders stay short.)
-    snapshotting_intervals = {StockItem: 100, Product: 100, Customer: 100, StoreDiagnosis: 100}  # a run a day, for ever
+    # (A diagnosis gains a run a day, for ever; a live ChangeSet a decision per decider tick.)
+    snapshotting_intervals = {StockItem: 100, Product: 100, Customer: 100, StoreDiagnosis: 100, ChangeSet: 100}
 
     def __init__(self, config: EventStoreConfig | None = None, env: dict | None = None):
         self.config = config or EventStoreConfig.from_env()

@@ -8,6 +8,7 @@ from commands import password_reset, wishlist
 from commands.payments import records as payments
 from commands import webhooks
 from commands import diagnosis
+from commands import changeset
 
 HANDLERS = {
     store.OpenStore: store.open_store,
@@ -73,4 +74,15 @@ HANDLERS = {
     webhooks.ReplayWebhookDelivery: webhooks.replay_webhook_delivery,
     diagnosis.RecordDiagnosisRun: diagnosis.record_diagnosis_run,
     diagnosis.DismissRecommendation: diagnosis.dismiss_recommendation,
+    changeset.DraftChangeSet: changeset.draft_changeset,
+    changeset.DraftChangeSetFromRecommendation: changeset.draft_changeset_from_recommendation,
+    changeset.SubmitChangeSet: changeset.submit_changeset,
+    changeset.ApproveChangeSet: changeset.approve_changeset,
+    changeset.RejectChangeSet: changeset.reject_changeset,
+    changeset.ExpireChangeSet: changeset.expire_changeset,
+    changeset.RollBackChangeSet: changeset.roll_back_changeset,
+    changeset.MakeChangeSetPermanent: changeset.make_changeset_permanent,
+    changeset.RecordDecision: changeset.record_decision,
+    changeset.RecordSecondOpinion: changeset.record_second_opinion,
+    changeset.SetGuardrailPolicy: changeset.set_guardrail_policy,
 }

@@ -22,6 +22,8 @@ moment) and the instant: `audit_trail()` is built from them by replaying the str
 
 from __future__ import annotations
 
+import json
+import math
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -64,6 +66,16 @@ class ChangeSetError(DomainError):
     code = "changeset.error"
 
 
+class GuardrailsBlocked(ChangeSetError):
+    """Approval refused: each entry of `errors` names a broken guardrail and, when one exists, the
+    adjustment that would pass (problem+json `errors`)."""
+
+    def __init__(self, violations: list[dict]):
+        self.errors = [dict(v) for v in violations]
+        reasons = "; ".join(v["reason"] for v in self.errors)
+        super().__init__(f"blocked by guardrails: {reasons}", code="changeset.guardrails_blocked", field="guardrails")
+
+
 def _instant(at: datetime, field: str = "at") -> str:
     if not isinstance(at, datetime) or at.tzinfo is None:
         raise InvalidValue(field, "must be a timezone-aware datetime", code="changeset.invalid_time")
@@ -91,6 +103,22 @@ def _numbers(numbers: dict | None) -> dict:
     return numbers
 
 
+def _json_document(value: dict | None, field: str) -> dict:
+    """A decision's numbers: nested JSON (bounds per guardrail, the rule, the watermark), finite floats only."""
+    def finite(item) -> bool:
+        if isinstance(item, float):
+            return math.isfinite(item)
+        if isinstance(item, dict):
+            return all(isinstance(k, str) and finite(v) for k, v in item.items())
+        if isinstance(item, (list, tuple)):
+            return all(finite(v) for v in item)
+        return item is None or isinstance(item, (str, int, bool))
+    value = dict(value or {})
+    if not finite(value):
+        raise InvalidValue(field, "must be JSON with finite numbers", code="changeset.invalid_numbers")
+    return json.loads(json.dumps(value))
+
+
 def _text(value: str | None, field: str, code: str, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ChangeSetError(f"{what} is required", code=code, field=field)
@@ -113,6 +141,8 @@ class ChangeSet(Aggregate):
         self.execution: dict = {"status": "not_started", "started_at": None, "ended_at": None,
                                 "latest_metrics": {}, "proof_result": None}
         self._audit: list[dict] = []
+        self.latest_decision: dict | None = None
+        self.second_opinion: dict | None = None
         self._record("drafted", actor, None, DRAFT, reason,
                      {"recommendation_id": recommendation_id, "evidence": evidence}, at)
 
@@ -195,7 +225,9 @@ class ChangeSet(Aggregate):
         when = _instant(at)
         self._check_decision_open(at)
         who = _actor(by)
-        violations = [str(v) for v in violations]
+        # A violation is its reason (str) or a problem entry (dict: field, code, reason, adjustment …)
+        entries = [dict(v) if isinstance(v, dict) else {"reason": str(v)} for v in violations]
+        violations = [v if isinstance(v, dict) else str(v) for v in violations]
         confirmation = None
         if force:
             if who["kind"] != "user":
@@ -203,11 +235,10 @@ class ChangeSet(Aggregate):
                                      field="by")
             confirmation = _text(guardrail_confirmation, "guardrail_confirmation", "changeset.confirmation_required",
                                  "a written confirmation of the blocked guardrails")
-        elif violations:
-            raise ChangeSetError(f"blocked by guardrails: {', '.join(violations)}",
-                                 code="changeset.guardrails_blocked", field="guardrails")
+        elif entries:
+            raise GuardrailsBlocked(entries)
         self._approved(actor=who, previous_state=self.state, new_state=self.state, reason=notes,
-                       metadata={"forced": bool(force), "violations": violations,
+                       metadata={"forced": bool(force), "violations": _json_document({"v": violations}, "violations")["v"],
                                  "guardrail_confirmation": confirmation}, at=when)
 
     @event("Approved", topic="trafi.changeset.approved.v1")
@@ -338,3 +369,44 @@ class ChangeSet(Aggregate):
         self.state = new_state
         self.execution = {**self.execution, "status": "permanent"}
         self._record("made_permanent", actor, previous_state, new_state, reason, metadata, at)
+
+    # --- what the deciders say -------------------------------------------------------------
+    def record_decision(self, at: datetime, *, action: str, rule: str, reason: str, numbers: dict,
+                        actor: Actor | None = None) -> None:
+        """One decider tick's verdict with every number behind it (AUTOPILOT.md §7). Not a transition:
+        a verdict that changes the state (rollback, prove) is followed by that transition's event."""
+        if self.state not in (ACTIVE, MEASURING):
+            raise ChangeSetError(f"only a live experiment is decided on (it is {self.state})",
+                                 code="changeset.not_live")
+        when = _instant(at)
+        what = _text(action, "action", "changeset.invalid_decision", "the decision's action")
+        self._decision_recorded(actor=_actor(actor or Actor.autopilot()), previous_state=self.state,
+                                new_state=self.state, reason=_text(reason, "reason", "changeset.reason_required",
+                                                                   "a reason"),
+                                metadata={"action": what, "rule": _text(rule, "rule", "changeset.invalid_decision",
+                                                                        "the rule"),
+                                          "numbers": _json_document(numbers, "numbers")},
+                                at=when)
+
+    @event("DecisionRecorded", topic="trafi.changeset.decision_recorded.v1")
+    def _decision_recorded(self, actor: dict, previous_state: str, new_state: str, reason: str | None,
+                           metadata: dict, at: str) -> None:
+        self.latest_decision = {"action": metadata["action"], "rule": metadata["rule"], "reason": reason,
+                                "numbers": metadata["numbers"], "at": at}
+        self._record("decision_recorded", actor, previous_state, new_state, reason, metadata, at)
+
+    def record_second_opinion(self, at: datetime, opinion: dict, *, actor: Actor | None = None) -> None:
+        """The hierarchical model's shrunken estimate (autopilot/stats/hierarchical.py): recorded beside
+        the deciders' verdicts, never acted on by itself."""
+        if self.state not in (ACTIVE, MEASURING, PROVEN):
+            raise ChangeSetError(f"a second opinion is for a live or proven experiment (it is {self.state})",
+                                 code="changeset.not_live")
+        self._second_opinion_recorded(actor=_actor(actor or Actor.autopilot()), previous_state=self.state,
+                                      new_state=self.state, reason="hierarchical model refit",
+                                      metadata=_json_document(opinion, "opinion"), at=_instant(at))
+
+    @event("SecondOpinionRecorded", topic="trafi.changeset.second_opinion_recorded.v1")
+    def _second_opinion_recorded(self, actor: dict, previous_state: str, new_state: str, reason: str | None,
+                                 metadata: dict, at: str) -> None:
+        self.second_opinion = dict(metadata, at=at)
+        self._record("second_opinion_recorded", actor, previous_state, new_state, reason, metadata, at)

@@ -37,6 +37,9 @@ PERMISSIONS: dict[str, str] = {
     "users:manage": "invite admin users, change roles, deactivate users",
     "audit:read": "replay history: state at a moment, event history, role changes",
     "dashboard:read": "see the sales dashboard",
+    "autopilot:read": "see ChangeSets, their metrics, proofs and audit trail, guardrails and attribution",
+    "autopilot:write": "draft and submit ChangeSets; set the store's guardrail policy",
+    "autopilot:approve": "approve (or force-approve), reject, roll back and make ChangeSets permanent",
     "webhooks:read": "see webhook endpoints (never their secrets), deliveries and attempts",
     "webhooks:manage": "create, change, rotate, disable and delete webhook endpoints; replay deliveries",
 }
@@ -48,7 +51,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.ADMIN: frozenset(PERMISSIONS),  # differs from owner only in who may grant or remove "owner"
     Role.OPERATOR: frozenset({
         "catalog:read", "catalog:write", "stock:read", "stock:write", "orders:read", "orders:write",
-        "orders:cancel", "customers:read", "settings:read", "dashboard:read",
+        "orders:cancel", "customers:read", "settings:read", "dashboard:read", "autopilot:read",
         # Operators see whether the 3PL got its orders; configuring where events (with customers'
         # personal data) are sent is owner/admin business, like API keys.
         "webhooks:read",

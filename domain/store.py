@@ -46,6 +46,7 @@ class Store(Aggregate):
         self.rounding = rounding
         self.shipping_zones: list[dict] = []
         self.has_products = False
+        self.guardrail_policy: dict | None = None  # the autopilot's profit guardrails, once set
 
     @classmethod
     def open(
@@ -70,6 +71,19 @@ class Store(Aggregate):
             origin_country=_check_country(origin_country),
             rounding=Rounding(rounding).value,
         )
+
+    def set_guardrail_policy(self, policy: dict) -> None:
+        """The autopilot's profit guardrails (autopilot/guardrails.py GuardrailPolicy, as plain JSON).
+
+        Validated by the caller against GuardrailPolicy; the store keeps the settings, the
+        autopilot applies them (before approval, at activation and at every decider tick).
+        """
+        if policy != self.guardrail_policy:
+            self._guardrail_policy_set(policy=dict(policy))
+
+    @event("GuardrailPolicySet", topic="trafi.store.guardrail_policy_set.v1")
+    def _guardrail_policy_set(self, policy: dict) -> None:
+        self.guardrail_policy = policy
 
     def change_tax_settings(self, *, prices_include_tax: bool, origin_country: str, rounding: Rounding) -> None:
         self._tax_settings_changed(

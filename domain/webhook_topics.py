@@ -19,6 +19,7 @@ from typing import Any, Iterable
 from eventsourcing.domain import CanMutateAggregate
 
 from domain.cart import Cart
+from domain.changeset import ChangeSet
 from domain.customer import Customer
 from domain.errors import InvalidValue
 from domain.order import Order
@@ -27,7 +28,8 @@ from domain.stock import StockItem
 from domain.store import Store
 
 # aggregate type (the topic's second part) → aggregate class
-SUBSCRIBABLE = {cls.TOPIC.split(".")[1]: cls for cls in (Order, StockItem, Product, Cart, Customer, Store)}
+SUBSCRIBABLE = {cls.TOPIC.split(".")[1]: cls for cls in (Order, StockItem, Product, Cart, Customer, Store,
+                                                                   ChangeSet)}  # the merchant hears of an automatic rollback
 MAX_EVENT_TYPES = 100
 
 REDACTED = "[redacted]"

@@ -22,6 +22,7 @@ from projections.read_models.stock import StockLevels
 from projections.read_models.access import AccessList
 from projections.read_models.customers import CustomerList
 from projections.read_models.recommendations import DiagnosisRecommendations
+from projections.read_models.changesets import ChangeSetList
 from projections.webhooks.projection import OutboundWebhooks
 
 BUILT_IN: tuple[type[Projection], ...] = (
@@ -35,6 +36,7 @@ BUILT_IN: tuple[type[Projection], ...] = (
     CustomerList,
     OutboundWebhooks,
     DiagnosisRecommendations,
+    ChangeSetList,
 )
 
 

@@ -74,6 +74,11 @@ class CartDetail(QueryModel):
     shipping_estimate: ShippingEstimate | None
     shipping_options: tuple[ShippingOption, ...]  # every method shipping to `country`, in the store's order
     updated_at: datetime
+    # Playbook flags (docs/autopilot.md), for the visitor the cart was read for (?visitor_id=):
+    # before the buyer gives a country, the cheapest shipping to the store's home country
+    early_shipping_estimate: ShippingEstimate | None = None
+    checkout_mode: str = "account"  # "guest": offer guest checkout first
+    trust_badges: bool = False  # show payment trust signals
 
 
 @dataclass(frozen=True)
@@ -178,7 +183,7 @@ class CartQueries(ReadModelQueries):
 
     def get_cart(
         self, ctx: StoreContext, cart_id: UUID, *,
-        min_position: int | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
+        min_position: int | None = None, timeout_s: float = DEFAULT_TIMEOUT_S, early_estimate: bool = False,
     ) -> CartDetail:
         """NotFound when there is no such cart in this store."""
         with self.reading(min_position, timeout_s) as tx:
@@ -198,10 +203,16 @@ class CartQueries(ReadModelQueries):
             ).fetchall()
         status, order_id, customer_id, currency, country, shipping_method, updated_at = cart[:7]
         stored = [StoredLine(sku, UUID(product_id), *rest) for sku, product_id, *rest in rows]
-        priced = price_cart(stored, _settings(cart[7:]), currency=currency, country=country, chosen=shipping_method)
+        settings = _settings(cart[7:])
+        priced = price_cart(stored, settings, currency=currency, country=country, chosen=shipping_method)
+        early = None
+        if early_estimate and country is None and stored:
+            home = shipping_options(settings, settings.origin_country, subtotal=priced.totals.subtotal,
+                                    weight_grams=priced.totals.weight_grams)
+            early = shipping_estimate(home, None)
         return CartDetail(
             cart_id=cart_id, status=status, order_id=UUID(order_id) if order_id else None,
             customer_id=UUID(customer_id) if customer_id else None, country=country, shipping_method=shipping_method,
             lines=priced.lines, totals=priced.totals, shipping_estimate=priced.estimate,
-            shipping_options=priced.options, updated_at=from_utc_text(updated_at),
+            shipping_options=priced.options, updated_at=from_utc_text(updated_at), early_shipping_estimate=early,
         )

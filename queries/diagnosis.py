@@ -9,6 +9,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from commands.context import StoreContext
+from domain.errors import NotFound
 from projections.read_models.timestamps import from_utc_text
 from queries.consistency import DEFAULT_TIMEOUT_S, ReadModelQueries
 from queries.model import QueryModel
@@ -81,3 +82,15 @@ class DiagnosisQueries(ReadModelQueries):
                 **{name: fields[name] for name in Recommendation.model_fields if name not in ("rank", "issued_at")},
             ))
         return DiagnosisOverview(latest_run=latest, findings=findings, recommendations=recommendations)
+
+    def recommendation(self, ctx: StoreContext, recommendation_id: UUID, *, min_position: int | None = None,
+                       timeout_s: float = DEFAULT_TIMEOUT_S) -> dict[str, Any]:
+        """An active recommendation's body as the diagnosis issued it (what a ChangeSet draft starts from)."""
+        with self.reading(min_position, timeout_s) as tx:
+            row = tx.execute(
+                "SELECT body FROM rm_diagnosis_recommendations WHERE store_id = %s AND recommendation_id = %s "
+                "AND status = 'active'", (str(ctx.store_id), str(recommendation_id)),
+            ).fetchone()
+        if row is None:
+            raise NotFound("recommendation", recommendation_id)
+        return json.loads(row[0])

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from api.auth import CustomerSession, Principal, optional_customer, storefront
 from api.commanding import CommandGateway, MinPosition, command_gateway
 from api.examples import CART_EXAMPLE, CART_ID, ORDER_ID, PRODUCT_ID, example, with_examples
+from api.routers.flags import GUEST_CHECKOUT_DEFAULT, SHIPPING_ESTIMATE_ON_CART, TRUST_BADGES, OptionalVisitorId
 from api.services import Services, services
 from commands import cart as cart_commands
 from commands.checkout import Checkout
@@ -148,8 +149,15 @@ def create_cart(
 @router.get("/{cart_id}", summary="A cart, priced: lines, tax, shipping options and total",
             response_model=CartDetail, responses=example(CART_EXAMPLE))
 def get_cart(cart_id: CartId, principal: Principal = Depends(storefront), svc: Services = Depends(services),
-             min_position: MinPosition = None):
-    return svc.queries.carts.get_cart(principal.ctx, cart_id, min_position=min_position)
+             min_position: MinPosition = None, visitor_id: OptionalVisitorId = None):
+    # The playbook flags change what this answer holds for the visitor's variant (api/routers/flags.py)
+    def treated(flag_key: str) -> bool:
+        return svc.flags.variant(principal.store_id, visitor_id, flag_key) == "treatment"
+
+    detail = svc.queries.carts.get_cart(principal.ctx, cart_id, min_position=min_position,
+                                        early_estimate=treated(SHIPPING_ESTIMATE_ON_CART))
+    return detail.model_copy(update={"checkout_mode": "guest" if treated(GUEST_CHECKOUT_DEFAULT) else "account",
+                                      "trust_badges": treated(TRUST_BADGES)})
 
 
 @router.post("/{cart_id}/lines", summary="Add a variant to the cart (adds to an existing line)",

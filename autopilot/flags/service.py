@@ -1,0 +1,97 @@
+"""The flags a storefront sees: live ChangeSets' rules, evaluated in process, exposures recorded.
+
+Rules come from the read model `changesets` (queries/changesets.py `live_flags`): an experiment
+(ACTIVE, MEASURING) serves its rollout with its holdout as control; a shipped change (PROVEN,
+PERMANENT) serves treatment to everyone but the global holdout; anything else — a rolled-back
+ChangeSet above all — is simply absent, so every visitor gets control ("off"). The rules of a
+store are re-read at most every `refresh_s` (default 1 s): a rollback reaches the storefront
+within a second of being projected, well within one decider tick.
+
+Only experiments record exposures (first evaluation per visitor and flag, de-duplicated in memory
+by FlagEvaluator and durably by the telemetry log's event id, autopilot/flags/exposures.py).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from uuid import UUID
+
+from autopilot.flags.assignment import DEFAULT_GLOBAL_HOLDOUT_PCT, Assignment, Exposure, FlagEvaluator, FlagRule
+from queries.changesets import EXPERIMENT_STATES, ChangeSetQueries, LiveFlag
+
+DEFAULT_REFRESH_S = 1.0
+
+
+@dataclass(frozen=True)
+class StoreRules:
+    evaluator: FlagEvaluator
+    experiments: frozenset[str]  # flag keys whose exposures are recorded
+    changesets: dict[str, str]  # flag key → changeset id
+    loaded_at: float
+
+
+def rules_of(flags: list[LiveFlag]) -> dict[str, FlagRule]:
+    """One rule per flag key; when two ChangeSets share a key, the earliest started one holds it."""
+    rules: dict[str, FlagRule] = {}
+    for flag in flags:
+        if flag.flag_key in rules:
+            continue
+        if flag.state in EXPERIMENT_STATES:
+            rules[flag.flag_key] = FlagRule(flag.flag_key, flag.rollout_pct, flag.holdout_pct)
+        else:
+            rules[flag.flag_key] = FlagRule(flag.flag_key, 100.0, 0.0)
+    return rules
+
+
+class StorefrontFlags:
+    def __init__(self, queries: ChangeSetQueries, record_exposure: Callable[[Exposure], None] | None, *,
+                 refresh_s: float = DEFAULT_REFRESH_S, global_holdout_pct: float = DEFAULT_GLOBAL_HOLDOUT_PCT,
+                 clock: Callable[[], float] = time.monotonic):
+        self.queries = queries
+        self.record_exposure = record_exposure
+        self.refresh_s = refresh_s
+        self.global_holdout_pct = global_holdout_pct
+        self.clock = clock
+        self._stores: dict[UUID, StoreRules] = {}
+        self._lock = threading.Lock()
+
+    def _rules(self, store_id: UUID) -> StoreRules:
+        now = self.clock()
+        current = self._stores.get(store_id)
+        if current is not None and now - current.loaded_at < self.refresh_s:
+            return current
+        flags = self.queries.live_flags(store_id)
+        rules = rules_of(flags)
+        experiments = frozenset(f.flag_key for f in flags if f.state in EXPERIMENT_STATES)
+        with self._lock:
+            current = self._stores.get(store_id)
+            if current is None:
+                evaluator = FlagEvaluator(rules, global_holdout_pct=self.global_holdout_pct,
+                                          on_first_exposure=self._exposed)
+            else:
+                evaluator = current.evaluator  # keeps its exposure cache across refreshes
+                evaluator.replace_rules(rules)
+            fresh = StoreRules(evaluator, experiments, {f.flag_key: str(f.changeset_id) for f in flags}, now)
+            self._stores[store_id] = fresh
+        return fresh
+
+    def _exposed(self, exposure: Exposure) -> None:
+        rules = self._stores.get(UUID(exposure.store_id))
+        if self.record_exposure is not None and rules is not None and exposure.flag_key in rules.experiments:
+            self.record_exposure(exposure)
+
+    def evaluate(self, store_id: UUID, visitor_id: str) -> tuple[dict[str, Assignment], dict[str, str]]:
+        """(assignment per flag key, changeset id per flag key) for this visitor."""
+        rules = self._rules(store_id)
+        return rules.evaluator.evaluate(str(store_id), visitor_id), rules.changesets
+
+    def variant(self, store_id: UUID, visitor_id: str | None, flag_key: str) -> str:
+        """"treatment" | "control" | "off" of one flag (off without a visitor or without the flag)."""
+        if not visitor_id:
+            return "off"
+        assignments, _ = self.evaluate(store_id, visitor_id)
+        assignment = assignments.get(flag_key)
+        return "off" if assignment is None else assignment.variant.value
