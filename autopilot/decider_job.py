@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from autopilot.stats.bayes import LiftEstimate
 from autopilot.decider import DataHealth, ProofPlan, TickInputs, decide, hard_guardrails
 from autopilot.warehouse.experiments import (
     CHECKOUT_ERRORS,
@@ -169,3 +170,69 @@ def scheduled_tick(warehouse, app, now: datetime) -> list[dict]:
 
 
 JOB = register_job(JOB_NAME, float(os.environ.get("TRAFI_DECIDER_INTERVAL_S", DEFAULT_INTERVAL_S)), scheduled_tick)
+
+
+# --- the second opinion ---------------------------------------------------------------------------
+
+SECOND_OPINION_JOB = "autopilot.second_opinion"
+SECOND_OPINION_INTERVAL_S = 3600.0
+_MODEL = None
+
+
+def _model():
+    # compiled once per worker process (seconds), refitted every hour (a fraction of a second)
+    global _MODEL
+    if _MODEL is None:
+        from autopilot.stats.hierarchical import HierarchicalLift
+
+        _MODEL = HierarchicalLift().compile()
+    return _MODEL
+
+
+def pools(details: list[ChangeSetDetail]) -> dict[str, list[ChangeSetDetail]]:
+    """Live ChangeSets whose last decision has a lift and its σ, pooled by flag key — the playbook
+    they run — across stores: a small store's lift is shrunk toward what the playbook does elsewhere."""
+    pooled: dict[str, list[ChangeSetDetail]] = {}
+    for detail in details:
+        numbers = (detail.latest_decision or {}).get("numbers", {})
+        if numbers.get("delta") is not None and (numbers.get("sigma") or 0) > 0:
+            pooled.setdefault(detail.flag_key, []).append(detail)
+    return pooled
+
+
+def record_second_opinions(bus: CommandBus, views: ViewStore, now: datetime, model=None) -> list[dict]:
+    """Refit the hierarchical model per pool and record each ChangeSet's shrunken lift; it never acts."""
+    queries = ChangeSetQueries(views)
+    details = []
+    for store_id in queries.stores_with(EXPERIMENT_STATES):
+        ctx = StoreContext(store_id=store_id, actor=AUTOPILOT_ACTOR)
+        details += [(store_id, queries.detail(ctx, s.changeset_id))
+                    for s in queries.list(ctx, states=list(EXPERIMENT_STATES)) if s.flag_key]
+    store_of = {d.changeset_id: store_id for store_id, d in details}
+    recorded = []
+    for flag_key, members in pools([d for _, d in details]).items():
+        estimates = [LiftEstimate(m.latest_decision["numbers"]["delta"], m.latest_decision["numbers"]["sigma"])
+                     for m in members]
+        result = (model or _model()).refit(estimates, labels=[str(m.changeset_id) for m in members])
+        numbers = result.as_numbers()
+        for member, group in zip(members, numbers["groups"]):
+            opinion = {"pool": flag_key, "pool_size": len(members), "method": numbers["method"],
+                       "fit_seconds": numbers["fit_seconds"], "converged": numbers["converged"],
+                       "playbook_lift": numbers["mu"], "between_store_sd": numbers["tau"],
+                       "observed_lift": group["estimate"], "standard_error": group["standard_error"],
+                       "shrunken_lift": group["mean"], "shrunken_sd": group["sd"],
+                       "prob_positive": group["prob_positive"]}
+            ctx = StoreContext(store_id=store_of[member.changeset_id], actor=AUTOPILOT_ACTOR)
+            try:
+                bus.execute(cs.RecordSecondOpinion(changeset_id=member.changeset_id, at=now, opinion=opinion), ctx)
+            except DomainError:
+                continue  # ended since the read model was read
+            recorded.append({"changeset_id": str(member.changeset_id), **opinion})
+    return recorded
+
+
+def scheduled_second_opinions(warehouse, app, now: datetime) -> list[dict]:
+    return record_second_opinions(CommandBus(app), _views_for(app), now)
+
+
+SECOND_OPINION = register_job(SECOND_OPINION_JOB, SECOND_OPINION_INTERVAL_S, scheduled_second_opinions)

@@ -143,7 +143,10 @@ def _best(run, times: int = 3) -> float:
     return best * 1000
 
 
-def measure(changesets: int = 100, exposures: int = 10_000_000, seed: int = 7, directory: str | None = None) -> dict:
+def measure(changesets: int = 100, exposures: int = 10_000_000, seed: int = 7, directory: str | None = None,
+            on_result=None) -> dict:
+    """The figures; `on_result(experiments, stats)`, if given, receives the windows and the last pass's
+    ExperimentStats (bench/autopilot.py decides on them), after the timings."""
     with tempfile.TemporaryDirectory(prefix="trafi-bench-exp-", dir=directory) as tmp:
         path = os.path.join(tmp, "warehouse.duckdb")
         started = time.perf_counter()
@@ -161,6 +164,8 @@ def measure(changesets: int = 100, exposures: int = 10_000_000, seed: int = 7, d
                 cur.execute(baseline_sql).fetchall()
                 baseline_ms = _best(lambda: cur.execute(baseline_sql).fetchall())
                 result = experiment_stats(cur, experiments, now=END)
+                if on_result is not None:
+                    on_result(experiments, result)
         finally:
             warehouse.close()
     some = next(iter(result.values()))

@@ -68,7 +68,16 @@ OVERVIEW_EXAMPLE = {
 }
 
 
+# Days a store can have data for: outside, the default start or the period before would leave the
+# calendar (year 1 minus 29 days), so such a date is refused rather than computed
+EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2999, 12, 31)
+
+
 def _window(date_from: date | None, date_to: date | None) -> Window:
+    for name, day in (("query.from", date_from), ("query.to", date_to)):
+        if day is not None and not EARLIEST_DAY <= day <= LATEST_DAY:
+            raise ApiProblem(422, "analytics.invalid_range", f"{day} is outside {EARLIEST_DAY} to {LATEST_DAY}",
+                             field=name)
     end = date_to or datetime.now(timezone.utc).date()
     start = date_from or end - timedelta(days=DEFAULT_DAYS - 1)
     if start > end:
@@ -98,19 +107,24 @@ async def forward(request: Request, base_url: str) -> Response:
     return Response(content=answer.content, status_code=answer.status_code, headers=kept)
 
 
-async def _answer(request: Request, svc: Services, query):
-    """Forward, or run `query(cursor)` on this process's warehouse off the event loop."""
+async def on_warehouse(request: Request, svc: Services, work):
+    """Whoever owns the warehouse answers: forward to the analytics worker, or run `work(warehouse)`
+    here off the event loop; 503 `analytics.unavailable` when neither can."""
     if svc.settings.analytics_url:
         return await forward(request, svc.settings.analytics_url)
     warehouse = svc.warehouse
     if warehouse is None:
         raise _unavailable("this process has no warehouse and TRAFI_ANALYTICS_URL is not set")
+    return await run_in_threadpool(work, warehouse)
 
-    def read():
+
+async def _answer(request: Request, svc: Services, query):
+    """Forward, or run `query(cursor)` on this process's warehouse."""
+    def read(warehouse):
         with warehouse.reading() as cur:
             return query(cur)
 
-    return await run_in_threadpool(read)
+    return await on_warehouse(request, svc, read)
 
 
 @router.get("/funnel", summary="The funnel: visitors per step, conversion and drop-off; or one step by segment",

@@ -16,14 +16,13 @@ from typing import Any, Literal
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from api.auth import Principal, admin_route, require
-from api.commanding import CommandGateway, IdempotencyKey, MinPosition, command_gateway
+from api.commanding import CommandGateway, MinPosition, command_gateway
 from api.examples import with_examples
 from api.problems import ApiProblem
-from api.routers.analytics import forward
+from api.routers.analytics import on_warehouse
 from api.services import Services, services
 from autopilot.decider_job import tick_store
 from autopilot.playbooks import contract_for
@@ -41,7 +40,6 @@ router = APIRouter(prefix="/v1/admin/autopilot", tags=["admin: autopilot"])
 # The tick reads the warehouse: the analytics worker serves it too (api/cli_analytics.py).
 tick_router = APIRouter(prefix="/v1/admin/autopilot", tags=["admin: autopilot"])
 
-RETRY_AFTER_S = 5
 UNAVAILABLE = {503: {"description": "The analytics warehouse is not reachable from here (Retry-After)"}}
 State = Literal["DRAFT", "PENDING_APPROVAL", "ACTIVE", "MEASURING", "PROVEN", "PERMANENT", "REJECTED", "EXPIRED",
                 "ROLLED_BACK"]
@@ -326,16 +324,9 @@ def set_guardrails(body: GuardrailPolicyBody, principal: Principal = Depends(req
 @tick_router.post("/tick", summary="Run the decider for this store now (as the scheduled tick does)",
                   responses=UNAVAILABLE, **admin_route("autopilot:approve"))
 async def tick_now(request: Request, principal: Principal = Depends(require("autopilot:approve")),
-                   svc: Services = Depends(services), idempotency_key: IdempotencyKey = None):
-    if svc.settings.analytics_url:
-        return await forward(request, svc.settings.analytics_url)
-    warehouse = svc.warehouse
-    if warehouse is None:
-        raise ApiProblem(503, "analytics.unavailable", "analytics unavailable: this process has no warehouse and "
-                         "TRAFI_ANALYTICS_URL is not set", headers={"Retry-After": str(RETRY_AFTER_S)})
-
-    def run():
+                   svc: Services = Depends(services)):
+    def run(warehouse):
         with warehouse.reading() as cur:
             return tick_store(cur, svc.bus, svc.views, principal.store_id, _now())
 
-    return await run_in_threadpool(run)
+    return await on_warehouse(request, svc, run)

@@ -58,7 +58,7 @@ def test_every_admin_route_checks_the_role_of_the_admin_session(api):
     values = {**random_ids, "handle": "no-such-handle", "sku": "NO-SUCH-SKU", "address_id": "nowhere",
               "fulfilment_id": "f1", "return_id": "ret_none"}
     values.update(endpoint_id=str(uuid.uuid4()), delivery_id=str(uuid.uuid4()))  # webhook routes
-    values.update(recommendation_id=str(uuid.uuid4()))  # diagnosis routes
+    values.update(recommendation_id=str(uuid.uuid4()), changeset_id=str(uuid.uuid4()))  # autopilot routes
     admin_ops = _admin_operations(api)
     assert len(admin_ops) >= 30, "the admin surface is missing from the OpenAPI document"
     failures = []
@@ -86,7 +86,7 @@ def test_a_secret_key_is_held_to_its_scopes(api):
                                                     "customer_id", "aggregate_id", "session_id")}
     values.update(handle="x", sku="X", address_id="x", fulfilment_id="f1", return_id="ret_x")
     values.update(endpoint_id=str(uuid.uuid4()), delivery_id=str(uuid.uuid4()))  # webhook routes
-    values.update(recommendation_id=str(uuid.uuid4()))  # diagnosis routes
+    values.update(recommendation_id=str(uuid.uuid4()), changeset_id=str(uuid.uuid4()))  # autopilot routes
     for op in _admin_operations(api):
         status = send(api.client, op, values, headers).status_code
         if op.permission == "orders:read":
@@ -114,7 +114,7 @@ def test_no_route_gives_a_foreign_store_anything_of_ours(api):
         "fulfilment_id": "f1", "return_id": "ret_x",
     }
     values.update(endpoint_id=str(uuid.uuid4()), delivery_id=str(uuid.uuid4()))  # webhook routes
-    values.update(recommendation_id=str(uuid.uuid4()))  # diagnosis routes
+    values.update(recommendation_id=str(uuid.uuid4()), changeset_id=str(uuid.uuid4()))  # autopilot routes
     secrets_of_ours = {open_cart, order["order_id"], str(ours.shop.products["MUG-1"]), key_id, str(ours.keys.owner_id),
                        our_customer["customer_id"], str(ours.keys.store_id), "secret-customer@example.com",
                        "paid@example.com", ours.owner_email}

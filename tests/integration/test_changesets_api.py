@@ -17,7 +17,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.services import build_services
-from autopilot.decider_job import TickSettings, tick_store
+from autopilot.decider_job import TickSettings, record_second_opinions, tick_store
+from autopilot.stats.hierarchical import HierarchicalLift
 from autopilot.flags.assignment import FlagRule, assign
 from autopilot.flags.exposures import append_exposures, exposure_row
 from autopilot.simulator import SystemClock, load_into
@@ -254,16 +255,23 @@ def _load_experiment(services, store_id: str, flag_key: str, start: datetime, *,
         cur.unregister("new_orders")
 
 
-def test_a_harmful_change_is_rolled_back_by_the_decider_within_one_tick(autopilot_api):
-    client, services, store = autopilot_api
+def _start_experiment(client, store, flag_key: str) -> str:
+    """A merchant's ChangeSet on `flag_key`, drafted, submitted and approved: ACTIVE in the read model."""
     admin = store.admin
-    store_id = str(store.keys.store_id)
-    flag_key = "checkout.trust_badges"
     created = client.post("/v1/admin/autopilot/changesets", headers=admin, json={"contract": _contract(flag_key=flag_key)})
     changeset_id = created.json()["changeset_id"]
     client.post(f"/v1/admin/autopilot/changesets/{changeset_id}/submit", headers=admin)
     assert client.post(f"/v1/admin/autopilot/changesets/{changeset_id}/approve", headers=admin).status_code == 200
     _wait_for(client, store, f"/v1/admin/autopilot/changesets/{changeset_id}", lambda d: d["state"] == "ACTIVE")
+    return changeset_id
+
+
+def test_a_harmful_change_is_rolled_back_by_the_decider_within_one_tick(autopilot_api):
+    client, services, store = autopilot_api
+    admin = store.admin
+    store_id = str(store.keys.store_id)
+    flag_key = "checkout.trust_badges"
+    changeset_id = _start_experiment(client, store, flag_key)
     started = datetime.now(timezone.utc)
 
     # treatment converts at a third of control's rate: a clear harm
@@ -335,16 +343,13 @@ def test_a_viewer_sees_changesets_but_cannot_approve(autopilot_api):
     assert refused.status_code == 403 and refused.json()["code"] == "auth.forbidden"
 
 
+@pytest.mark.slow  # compiles the PyMC model (seconds)
 def test_a_winning_change_is_proven_after_the_minimum_runtime_and_attributed(autopilot_api):
     client, services, store = autopilot_api
     admin = store.admin
     store_id = str(store.keys.store_id)
     flag_key = "checkout.guest_default"
-    created = client.post("/v1/admin/autopilot/changesets", headers=admin, json={"contract": _contract(flag_key=flag_key)})
-    changeset_id = created.json()["changeset_id"]
-    client.post(f"/v1/admin/autopilot/changesets/{changeset_id}/submit", headers=admin)
-    assert client.post(f"/v1/admin/autopilot/changesets/{changeset_id}/approve", headers=admin).status_code == 200
-    _wait_for(client, store, f"/v1/admin/autopilot/changesets/{changeset_id}", lambda d: d["state"] == "ACTIVE")
+    changeset_id = _start_experiment(client, store, flag_key)
     started = datetime.now(timezone.utc)
     _load_experiment(services, store_id, flag_key, started, visitors=8000, control_rate=0.05, treatment_rate=0.10,
                      span=timedelta(days=8))
@@ -353,6 +358,19 @@ def test_a_winning_change_is_proven_after_the_minimum_runtime_and_attributed(aut
     with services.warehouse.reading() as cur:  # a strong effect, but not before the minimum runtime
         early = tick_store(cur, services.bus, services.views, UUID(store_id), started + timedelta(days=3), settings)
     assert early["decisions"][0]["action"] == "continue", early
+
+    # the hierarchical second opinion (compiled once, refitted): recorded beside the verdict, never acted on
+    _wait_for(client, store, f"/v1/admin/autopilot/changesets/{changeset_id}",
+              lambda d: d["latest_decision"] is not None and d["state"] == "MEASURING")
+    opinions = record_second_opinions(services.bus, services.views, started + timedelta(days=3),
+                                      model=HierarchicalLift().compile())
+    assert [o["changeset_id"] for o in opinions] == [changeset_id]
+    detail = _wait_for(client, store, f"/v1/admin/autopilot/changesets/{changeset_id}",
+                       lambda d: d["second_opinion"] is not None)
+    opinion = detail["second_opinion"]
+    assert opinion["pool"] == flag_key and opinion["pool_size"] == 1
+    assert 0 < opinion["shrunken_lift"] < opinion["observed_lift"]  # pulled toward the playbook's prior mean 0
+    assert detail["state"] == "MEASURING"
     with services.warehouse.reading() as cur:
         later = tick_store(cur, services.bus, services.views, UUID(store_id), started + timedelta(days=8, hours=1),
                            settings)
