@@ -173,6 +173,8 @@ def test_the_overview_compares_with_the_period_before(shop):
     ({"to": "yesterday"}, "query.to", None),
     ({"from": "2026-03-10", "to": "2026-03-01"}, "query.from", "analytics.invalid_range"),
     ({"from": "2025-01-01", "to": "2026-01-02"}, "query.to", "analytics.range_too_long"),
+    ({"to": "0001-01-01"}, "query.to", "analytics.invalid_range"),  # the period before would leave the calendar
+    ({"from": "9999-12-31"}, "query.from", "analytics.invalid_range"),
     ({"device": "phone"}, "query.device", None),
     ({"country": "Germany"}, "query.country", None),
     ({"step": "basket", "by": "device"}, "query.step", None),
