@@ -105,8 +105,13 @@ def tick_store(cursor, bus: CommandBus, views: ViewStore, store_id: UUID, now: d
             expired.append(str(changeset_id))
         except DomainError:
             pass  # decided meanwhile: the read model was behind
-    live = [queries.detail(ctx, s.changeset_id) for s in queries.list(ctx, states=list(EXPERIMENT_STATES))
-            if s.flag_key]
+    live, flags = [], set()
+    for summary in sorted(queries.list(ctx, states=list(EXPERIMENT_STATES)), key=lambda s: (s.started_at, str(s.changeset_id))):
+        # one experiment per flag (the API refuses a second); should two ever be live, the first started
+        # is the one the storefront serves (autopilot/flags/service.py), and the only one measured
+        if summary.flag_key and summary.flag_key not in flags:
+            flags.add(summary.flag_key)
+            live.append(queries.detail(ctx, summary.changeset_id))
     windows = [ExperimentWindow(str(store_id), d.flag_key, d.started_at, now) for d in live]
     stats = experiment_stats(cursor, windows, now=now)
     find = guardrail_facts.finder(bus.app, store_id)

@@ -262,6 +262,13 @@ def submit(changeset_id: UUID, body: Submission | None = Body(default=None),
 def _approve(changeset_id: UUID, principal: Principal, svc: Services, gateway: CommandGateway, *, notes: str | None,
              force: bool, confirmation: str | None, payload: BaseModel | None):
     changeset = guardrail_facts.finder(svc.app, principal.store_id)(ChangeSet, changeset_id)
+    if changeset is not None:
+        flag_key = changeset.contract.action_plan.implementation.flag_key
+        holder = next((f for f in _queries(svc).live_flags(principal.store_id) if f.flag_key == flag_key), None)
+        if holder is not None and holder.changeset_id != changeset_id:
+            # one flag, one experiment: two would split the same visitors twice and measure neither
+            raise ApiProblem(409, "changeset.flag_in_use", f"flag {flag_key} is already served by ChangeSet "
+                             f"{holder.changeset_id} ({holder.state}); end it first", field="flag_key")
     skus = [c.sku for c in guardrail_facts.price_changes(changeset.contract)] if changeset is not None else []
     command = cs.ApproveChangeSet(changeset_id=changeset_id, at=_now(), notes=notes, force=force,
                                   guardrail_confirmation=confirmation,

@@ -212,9 +212,13 @@ def test_guardrails_block_with_the_reason_and_the_passing_adjustment_and_a_force
     assert approval["metadata"]["guardrail_confirmation"] == "clearance: I accept 24 % on BOOK-1"
     assert approval["metadata"]["violations"][0]["code"] == "guardrail.margin_floor"
 
-    # a viewer may look but not decide
-    other = client.post("/v1/admin/autopilot/changesets", headers=admin, json={"contract": _contract(flag_key="x.y")})
-    assert other.status_code == 201
+    # one flag, one experiment: a second ChangeSet on the same flag cannot start while the first runs
+    rival = client.post("/v1/admin/autopilot/changesets", headers=admin,
+                        json={"contract": _contract([{"sku": "MUG-1", "discount_pct": 5}])}).json()["changeset_id"]
+    client.post(f"/v1/admin/autopilot/changesets/{rival}/submit", headers=admin)
+    _wait_for(client, store, "/v1/admin/autopilot/changesets?state=ACTIVE", lambda rows: len(rows) == 1)
+    conflict = client.post(f"/v1/admin/autopilot/changesets/{rival}/approve", headers=admin)
+    assert conflict.status_code == 409 and conflict.json()["code"] == "changeset.flag_in_use"
     # bad input: a contract that breaks the §3 schema names the field
     broken = client.post("/v1/admin/autopilot/changesets", headers=admin, json={"contract": {"hypothesis": {}}})
     assert broken.status_code == 422 and broken.json()["code"] == "changeset.invalid_contract"
