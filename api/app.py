@@ -49,6 +49,7 @@ def create_app(settings: ApiSettings | None = None, *, services: Services | None
     app.state.services = services
     problems.install(app)
     app.include_router(events.router)  # first: routes are matched in order, and this is the busiest
+    app.include_router(flags_routes.router)  # second: a storefront asks it on every page
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(diagnosis_routes.router)
@@ -56,7 +57,6 @@ def create_app(settings: ApiSettings | None = None, *, services: Services | None
     app.include_router(analytics_routes.router)
     app.include_router(autopilot_routes.router)
     app.include_router(autopilot_routes.tick_router)
-    app.include_router(flags_routes.router)
     if settings.bench_baseline:
         app.include_router(events.baseline_router)
     if settings.cors_origins:

@@ -30,7 +30,7 @@ from projections.read_models.access import record_api_key_use
 from projections.status import ProjectionStatus, projection_status
 from projections.views import ViewStore
 from queries.changesets import ChangeSetQueries
-from autopilot.flags.exposures import exposure_recorder
+from autopilot.flags.exposures import ExposureWriter, batch_exposure_recorder
 from autopilot.flags.service import StorefrontFlags
 from projections.kafka.relay import KafkaRelay
 from projections.worker import ProjectionWorker
@@ -101,6 +101,7 @@ class Services:
     telemetry: TelemetryLog | None = None  # storefront events (POST /v1/events); opened by build_services
     analytics: AnalyticsWorker | None = None  # embedded: owns and feeds the warehouse (settings.embedded_analytics)
     flags: StorefrontFlags | None = None  # live ChangeSets' flags, evaluated in process
+    exposures: ExposureWriter | None = None  # writes the flags' first exposures off the request path
     owns_app: bool = field(default=True, repr=False)
 
     def token(self, kind: str, token_id: UUID, generation: int = 0) -> str:
@@ -130,6 +131,8 @@ class Services:
         return self.analytics.warehouse if self.analytics is not None else None
 
     def close(self) -> None:
+        if self.exposures is not None:
+            self.exposures.close()  # written out first; a later evaluation would start it again
         if self.analytics is not None:
             self.analytics.stop()
             self.analytics = None
@@ -202,7 +205,9 @@ def build_services(
     metrics.watch(bus_stats=lambda: bus.stats, projection_lag=lambda: services.projection_lag() + services.relay_lag(),
                   rate_limited=lambda: limiter.refused)
     metrics.watch_event_flow(services.telemetry.totals)
-    services.flags = StorefrontFlags(ChangeSetQueries(views), exposure_recorder(services.telemetry))
+    services.exposures = ExposureWriter(batch_exposure_recorder(services.telemetry),
+                                        on_failure=lambda batch: services.flags.forget(batch))
+    services.flags = StorefrontFlags(ChangeSetQueries(views), services.exposures.submit)
     return services
 
 

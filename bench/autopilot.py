@@ -66,7 +66,6 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import timedelta
 from types import SimpleNamespace
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from api.auth import Principal, storefront
@@ -46,10 +47,15 @@ class VisitorFlags(BaseModel):
 
 @router.get("/flags", summary="This visitor's variant of every live flag (records first exposures)",
             response_model=VisitorFlags)
-def visitor_flags(visitor_id: VisitorId, principal: Principal = Depends(storefront),
-                  svc: Services = Depends(services)):
-    assignments, changesets = svc.flags.evaluate(principal.store_id, visitor_id)
+async def visitor_flags(visitor_id: VisitorId, principal: Principal = Depends(storefront),
+                        svc: Services = Depends(services)):
+    # async: evaluating is microseconds of hashing, not worth a thread hop; only the once-a-second
+    # rule refresh reads the database (in the thread pool), and first exposures are queued for the
+    # exposure writer (autopilot/flags/exposures.py ExposureWriter), which syncs them off this path
+    evaluation = svc.flags.assign(principal.store_id, visitor_id) if svc.flags.fresh(principal.store_id) else \
+        await run_in_threadpool(svc.flags.assign, principal.store_id, visitor_id)
+    svc.flags.record(evaluation)
     return VisitorFlags(visitor_id=visitor_id, flags={
-        key: FlagAssignment(variant=a.variant.value, reason=a.reason.value, changeset_id=changesets[key])
-        for key, a in assignments.items()
+        key: FlagAssignment(variant=a.variant.value, reason=a.reason.value, changeset_id=evaluation.changesets[key])
+        for key, a in evaluation.assignments.items()
     })

@@ -33,6 +33,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 from types import MappingProxyType
 
 BUCKET_COUNT = 10_000
@@ -109,11 +110,16 @@ class FlagRule:
         object.__setattr__(self, "treatment_end", control + treatment)
 
 
-@dataclass(frozen=True, slots=True)
-class Assignment:
+class Assignment(NamedTuple):
+    # A named tuple rather than a frozen dataclass: built once per flag per evaluation on the
+    # storefront's hot path, and a tuple is several times cheaper to make.
     variant: Variant
     reason: Reason
     bucket: int  # the flag bucket, also for global-holdout visitors, so assignments can be audited
+
+
+TREATMENT, CONTROL, OFF = Variant.TREATMENT, Variant.CONTROL, Variant.OFF
+ROLLOUT, HOLDOUT, NOT_IN_ROLLOUT, GLOBAL_HOLDOUT = Reason.ROLLOUT, Reason.HOLDOUT, Reason.NOT_IN_ROLLOUT, Reason.GLOBAL_HOLDOUT
 
 
 def assign_bucket(rule: FlagRule, flag_bucket: int, globally_held_out: bool) -> Assignment:
@@ -138,8 +144,7 @@ def assign(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Exposure:
+class Exposure(NamedTuple):
     store_id: str
     flag_key: str
     visitor_id: str
@@ -184,7 +189,7 @@ class FlagEvaluator:
     ) -> None:
         if isinstance(exposure_cache_size, bool) or not isinstance(exposure_cache_size, int) or exposure_cache_size < 1:
             raise ValueError(f"exposure_cache_size must be a positive integer, got {exposure_cache_size!r}")
-        pct_to_buckets(global_holdout_pct)  # validate once, not per evaluation
+        self._holdout_buckets = pct_to_buckets(global_holdout_pct)  # validated once, not per evaluation
         self.rules: Mapping[str, FlagRule] = checked_rules(rules)
         self.global_holdout_pct = global_holdout_pct
         self.on_first_exposure = on_first_exposure
@@ -201,23 +206,62 @@ class FlagEvaluator:
 
     def evaluate(self, store_id: str, visitor_id: str) -> dict[str, Assignment]:
         """Every flag's assignment for this visitor, reporting first exposures."""
-        rules = self.rules  # one read, so a concurrent replace_rules cannot mix two rule sets
-        globally_held_out = in_global_holdout(store_id, visitor_id, self.global_holdout_pct)
-        assignments = {
-            key: assign_bucket(rule, bucket(store_id, key, visitor_id), globally_held_out)
-            for key, rule in rules.items()
-        }
+        assignments = self.assignments(store_id, visitor_id)
         if self.on_first_exposure is not None:
             self._report_first_exposures(store_id, visitor_id, assignments)
         return assignments
 
-    def _report_first_exposures(self, store_id: str, visitor_id: str, assignments: dict[str, Assignment]) -> None:
+    def assignments(self, store_id: str, visitor_id: str) -> dict[str, Assignment]:
+        """Every flag's assignment for this visitor (nothing reported).
+
+        `bucket` and `assign_bucket` inlined: this is the storefront's hot path (the same arithmetic,
+        tests/unit/test_flag_assignment.py checks they agree).
+        """
+        rules = self.rules  # one read, so a concurrent replace_rules cannot mix two rule sets
+        prefix, suffix = f"{store_id}{KEY_SEPARATOR}", f"{KEY_SEPARATOR}{visitor_id}"
+        sha256, from_bytes = hashlib.sha256, int.from_bytes
+        held_out = (from_bytes(sha256(f"{prefix}{GLOBAL_HOLDOUT_KEY}{suffix}".encode()).digest()[:8], "big")
+                    % BUCKET_COUNT) < self._holdout_buckets
+        found = {}
+        for key, rule in rules.items():
+            flag_bucket = from_bytes(sha256(f"{prefix}{key}{suffix}".encode()).digest()[:8], "big") % BUCKET_COUNT
+            if held_out:
+                found[key] = Assignment(OFF, GLOBAL_HOLDOUT, flag_bucket)
+            elif flag_bucket < rule.control_end:
+                found[key] = Assignment(CONTROL, HOLDOUT, flag_bucket)
+            elif flag_bucket < rule.treatment_end:
+                found[key] = Assignment(TREATMENT, ROLLOUT, flag_bucket)
+            else:
+                found[key] = Assignment(OFF, NOT_IN_ROLLOUT, flag_bucket)
+        return found
+
+    def first_exposures(self, store_id: str, visitor_id: str,
+                        assignments: dict[str, Assignment]) -> list[Exposure]:
+        """The exposures among `assignments` not seen before, now remembered: for a caller that records
+        them all at once (one write per request). Should the write fail, `forget` them."""
         with self._lock:
-            new_keys = [
-                (store_id, key, visitor_id)
-                for key, assignment in assignments.items()
-                if is_exposure(assignment) and self._mark_seen((store_id, key, visitor_id))
-            ]
+            return [Exposure(store_id, key, visitor_id, assignment) for key, assignment in assignments.items()
+                    if is_exposure(assignment) and self._mark_seen((store_id, key, visitor_id))]
+
+    def forget(self, exposures: list[Exposure]) -> None:
+        with self._lock:
+            for exposure in exposures:
+                self._seen.pop((exposure.store_id, exposure.flag_key, exposure.visitor_id), None)
+
+    def _report_first_exposures(self, store_id: str, visitor_id: str, assignments: dict[str, Assignment]) -> None:
+        seen, size, new_keys = self._seen, self.exposure_cache_size, []
+        with self._lock:
+            for key, assignment in assignments.items():
+                if assignment.reason is NOT_IN_ROLLOUT:  # is_exposure, inlined
+                    continue
+                exposure_key = (store_id, key, visitor_id)
+                if exposure_key in seen:
+                    seen.move_to_end(exposure_key)
+                    continue
+                seen[exposure_key] = None
+                if len(seen) > size:
+                    seen.popitem(last=False)
+                new_keys.append(exposure_key)
         # The callback runs outside the lock: it may be slow (I/O) and must not block other threads.
         for position, exposure_key in enumerate(new_keys):
             try:

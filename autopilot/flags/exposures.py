@@ -24,6 +24,8 @@ Browsers cannot send exposures: POST /v1/events only knows columns.CLIENT_KINDS.
 from __future__ import annotations
 
 import json
+import logging
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -33,6 +35,7 @@ from autopilot.flags.assignment import Exposure, Variant
 from autopilot.telemetry.columns import EXPOSURE
 from autopilot.telemetry.log import AppendResult, TelemetryLog, event_row
 
+log = logging.getLogger("trafi.flags")
 ARMS = (Variant.TREATMENT.value, Variant.CONTROL.value)  # only these are exposures in the warehouse
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _US = timedelta(microseconds=1)
@@ -95,3 +98,85 @@ def exposure_recorder(log: TelemetryLog, *, clock: Callable[[], int] = lambda: t
                    flow=False)
 
     return record
+
+
+def batch_exposure_recorder(log: TelemetryLog, *, clock: Callable[[], int] = lambda: time.time_ns() // 1000,
+                            ) -> Callable[[list[Exposure]], None]:
+    """Records one request's first exposures in one append (one transaction, shared with concurrent
+    requests by the log's group commit): durable when it returns."""
+    def record(exposures: list[Exposure]) -> None:
+        now = clock()
+        by_store: dict[str, list[tuple]] = defaultdict(list)
+        for exposure in exposures:
+            variant = exposure.assignment.variant.value
+            if variant in ARMS:
+                by_store[exposure.store_id].append(exposure_row(exposure.flag_key, exposure.visitor_id, variant, now))
+        for store_id, rows in by_store.items():
+            log.append(store_id, rows, now, flow=False)
+
+    return record
+
+
+class ExposureWriter:
+    """Writes first exposures off the request path: the storefront's answer does not wait for a disk sync.
+
+    Whatever is queued is appended together (one transaction per store) by one background thread.
+    Nothing is lost for good if the process dies with exposures queued: the flag evaluator's memory
+    of "already exposed" dies with it, so the visitor's next evaluation records the exposure again,
+    and the log's event id keeps it once. A failed write hands the exposures to `on_failure` (the
+    evaluator forgets them, so they are recorded at the next evaluation) and is logged.
+    """
+
+    def __init__(self, record: Callable[[list[Exposure]], None], *,
+                 on_failure: Callable[[list[Exposure]], None] = lambda exposures: None):
+        self._record = record
+        self._on_failure = on_failure
+        self._queue: list[Exposure] = []
+        self._lock = threading.Condition()
+        self._pending = 0  # queued or being written
+        self._stopping = False
+        self._thread = self._started()
+
+    def _started(self) -> threading.Thread:
+        thread = threading.Thread(target=self._run, name="trafi-exposures", daemon=True)
+        thread.start()
+        return thread
+
+    def submit(self, exposures: list[Exposure]) -> None:
+        with self._lock:
+            if self._stopping:  # closed (an app's lifespan ended) and used again: write on
+                self._thread.join()
+                self._stopping = False
+                self._thread = self._started()
+            self._queue.extend(exposures)
+            self._pending += len(exposures)
+            self._lock.notify_all()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until everything submitted so far is written (or failed); True if it was in time."""
+        with self._lock:
+            return self._lock.wait_for(lambda: self._pending == 0, timeout)
+
+    def close(self, timeout: float = 10.0) -> None:
+        self.flush(timeout)
+        with self._lock:
+            self._stopping = True
+            self._lock.notify_all()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                self._lock.wait_for(lambda: self._queue or self._stopping)
+                if self._stopping and not self._queue:
+                    return
+                batch, self._queue = self._queue, []
+            try:
+                self._record(batch)
+            except Exception:  # noqa: BLE001 — a failed write must not stop the writer
+                log.exception("recording %d exposures failed; they are recorded at the next evaluation", len(batch))
+                self._on_failure(batch)
+            finally:
+                with self._lock:
+                    self._pending -= len(batch)
+                    self._lock.notify_all()

@@ -8,7 +8,8 @@ store are re-read at most every `refresh_s` (default 1 s): a rollback reaches th
 within a second of being projected, well within one decider tick.
 
 Only experiments record exposures (first evaluation per visitor and flag, de-duplicated in memory
-by FlagEvaluator and durably by the telemetry log's event id, autopilot/flags/exposures.py).
+by FlagEvaluator and durably by the telemetry log's event id, autopilot/flags/exposures.py). The API
+records them through an ExposureWriter, off the request path.
 """
 
 from __future__ import annotations
@@ -20,9 +21,18 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from autopilot.flags.assignment import DEFAULT_GLOBAL_HOLDOUT_PCT, Assignment, Exposure, FlagEvaluator, FlagRule
+from autopilot.flags.exposures import ARMS
 from queries.changesets import EXPERIMENT_STATES, ChangeSetQueries, LiveFlag
 
 DEFAULT_REFRESH_S = 1.0
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    assignments: dict[str, Assignment]
+    changesets: dict[str, str]  # flag key → changeset id
+    exposures: list[Exposure]  # first exposures of experiments' arms, to record
+    evaluator: FlagEvaluator
 
 
 @dataclass(frozen=True)
@@ -47,11 +57,11 @@ def rules_of(flags: list[LiveFlag]) -> dict[str, FlagRule]:
 
 
 class StorefrontFlags:
-    def __init__(self, queries: ChangeSetQueries, record_exposure: Callable[[Exposure], None] | None, *,
+    def __init__(self, queries: ChangeSetQueries, record_exposures: Callable[[list[Exposure]], None] | None, *,
                  refresh_s: float = DEFAULT_REFRESH_S, global_holdout_pct: float = DEFAULT_GLOBAL_HOLDOUT_PCT,
                  clock: Callable[[], float] = time.monotonic):
         self.queries = queries
-        self.record_exposure = record_exposure
+        self.record_exposures = record_exposures
         self.refresh_s = refresh_s
         self.global_holdout_pct = global_holdout_pct
         self.clock = clock
@@ -69,8 +79,7 @@ class StorefrontFlags:
         with self._lock:
             current = self._stores.get(store_id)
             if current is None:
-                evaluator = FlagEvaluator(rules, global_holdout_pct=self.global_holdout_pct,
-                                          on_first_exposure=self._exposed)
+                evaluator = FlagEvaluator(rules, global_holdout_pct=self.global_holdout_pct)
             else:
                 evaluator = current.evaluator  # keeps its exposure cache across refreshes
                 evaluator.replace_rules(rules)
@@ -78,15 +87,42 @@ class StorefrontFlags:
             self._stores[store_id] = fresh
         return fresh
 
-    def _exposed(self, exposure: Exposure) -> None:
-        rules = self._stores.get(UUID(exposure.store_id))
-        if self.record_exposure is not None and rules is not None and exposure.flag_key in rules.experiments:
-            self.record_exposure(exposure)
+    def fresh(self, store_id: UUID) -> bool:
+        """Whether the store's rules are loaded and recent (evaluating then reads nothing)."""
+        current = self._stores.get(store_id)
+        return current is not None and self.clock() - current.loaded_at < self.refresh_s
+
+    def assign(self, store_id: UUID, visitor_id: str) -> Evaluation:
+        """This visitor's assignments, and the experiments' exposures not recorded yet (`record` them)."""
+        rules = self._rules(store_id)
+        assignments = rules.evaluator.assignments(str(store_id), visitor_id)
+        experiment = {k: a for k, a in assignments.items() if k in rules.experiments}
+        new = rules.evaluator.first_exposures(str(store_id), visitor_id, experiment) if self.record_exposures else []
+        return Evaluation(assignments, rules.changesets, [e for e in new if e.assignment.variant.value in ARMS],
+                          rules.evaluator)
+
+    def forget(self, exposures: list[Exposure]) -> None:
+        """Exposures whose write failed: evaluated as first exposures again next time."""
+        for store_id in {e.store_id for e in exposures}:
+            rules = self._stores.get(UUID(store_id))
+            if rules is not None:
+                rules.evaluator.forget([e for e in exposures if e.store_id == store_id])
+
+    def record(self, evaluation: Evaluation) -> None:
+        """Hand the evaluation's first exposures to the recorder (forgotten again if that fails)."""
+        if not evaluation.exposures or self.record_exposures is None:
+            return
+        try:
+            self.record_exposures(evaluation.exposures)
+        except BaseException:
+            evaluation.evaluator.forget(evaluation.exposures)
+            raise
 
     def evaluate(self, store_id: UUID, visitor_id: str) -> tuple[dict[str, Assignment], dict[str, str]]:
-        """(assignment per flag key, changeset id per flag key) for this visitor."""
-        rules = self._rules(store_id)
-        return rules.evaluator.evaluate(str(store_id), visitor_id), rules.changesets
+        """(assignment per flag key, changeset id per flag key), exposures recorded before returning."""
+        evaluation = self.assign(store_id, visitor_id)
+        self.record(evaluation)
+        return evaluation.assignments, evaluation.changesets
 
     def variant(self, store_id: UUID, visitor_id: str | None, flag_key: str) -> str:
         """"treatment" | "control" | "off" of one flag (off without a visitor or without the flag)."""

@@ -20,6 +20,7 @@ from typing import Iterable
 
 import pyarrow as pa
 
+from autopilot.warehouse import experiment_tables
 from autopilot.warehouse.aggregates import Step, apply_staged
 from domain.envelope import event_id_text
 
@@ -184,6 +185,10 @@ def apply_commerce(cur, batch: CommerceBatch, step: Step = lambda _: None) -> No
     cur.register("commerce_lines", batch.lines)
     cur.register("commerce_units", batch.units_back)
     try:
+        money = cur.execute(f"""
+            SELECT count(*) FROM commerce_events
+            WHERE topic IN ('{ORDER_PLACED}', '{ORDER_PAID}', '{REFUNDED}', '{PAYMENT_FAILED}')""").fetchall()[0][0]
+        synced = experiment_tables.in_sync(cur) if money else True
         _products(cur)
         _carts_and_orders(cur)
         step("orders")
@@ -192,6 +197,8 @@ def apply_commerce(cur, batch: CommerceBatch, step: Step = lambda _: None) -> No
         _payments(cur)
         _payment_failures(cur)
         _refunds(cur)
+        if money:
+            _experiment_activity(cur, synced)
         step("payments")
         apply_staged(cur, step)
     finally:
@@ -350,3 +357,15 @@ def _refunds(cur) -> None:
     cur.execute("""
         INSERT INTO metric_deltas (store_id, day, revenue_minor, gross_profit_minor)
         SELECT store_id, day, -sum(refunded_minor), sum(cost_back - refunded_minor) FROM refund_effects GROUP BY ALL""")
+
+
+def _experiment_activity(cur, synced: bool) -> None:
+    """The visitors whose paid orders, refunds or declined payments changed: their experiment activity
+    rows are derived again (experiment_tables.py)."""
+    cur.execute(f"""
+        CREATE OR REPLACE TEMP TABLE activity_visitors AS
+        SELECT o.store_id, o.visitor_id FROM orders o
+        WHERE o.order_id IN (SELECT order_id FROM paid_now UNION ALL SELECT order_id FROM refund_effects)
+        UNION
+        SELECT store_id, visitor_id FROM staged WHERE kind = '{PAYMENT_FAILED}' AND order_id IS NOT NULL""")
+    experiment_tables.activity_changed(cur, "activity_visitors", synced)

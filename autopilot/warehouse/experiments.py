@@ -32,6 +32,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
+import duckdb
 import pyarrow as pa
 
 from autopilot.decider import (
@@ -44,12 +45,13 @@ from autopilot.decider import (
     hard_guardrails,
 )
 from autopilot.stats.sufficient import DEFAULT_CAP_PERCENTILE, ArmStats
+from autopilot.warehouse import experiment_tables
 from autopilot.warehouse.aggregates import VISITOR_KEY
 
 REVENUE_PER_VISITOR = "revenue_per_visitor"
 MARGIN_RATE = "margin_rate"
 METRICS = (CONVERSION, REVENUE_PER_VISITOR, GROSS_PROFIT_PER_VISITOR, MARGIN_RATE, CHECKOUT_ERRORS)
-COVARIATE_DAYS = 14
+COVARIATE_DAYS = experiment_tables.COVARIATE_DAYS
 ARMS = ("treatment", "control")
 _CAPPED = ("revenue", "profit")  # the per-visitor values winsorised (conversion and errors are counts)
 
@@ -127,7 +129,7 @@ _HITS = """
 # Per unit with activity in [fe − 14 d, window end): the outcome (y_*) and covariate (x_*) values.
 # Every other unit is all zeros, and only counted.
 _VISITORS = f"""
-    CREATE OR REPLACE TEMP TABLE {{visitors}} AS
+    INSERT INTO {{visitors}} BY NAME
     SELECT w.idx, any_value(h.variant) AS variant,
            CAST(coalesce(sum(a.revenue) FILTER (WHERE a.ts >= h.fe), 0) AS DOUBLE) AS y_revenue,
            CAST(coalesce(sum(a.revenue) FILTER (WHERE a.ts < h.fe), 0) AS DOUBLE) AS x_revenue,
@@ -143,6 +145,30 @@ _VISITORS = f"""
     WHERE h.fe >= w.window_start AND h.fe < w.window_end AND h.variant IN ('treatment', 'control')
       AND a.ts >= h.fe - INTERVAL {COVARIATE_DAYS} DAY AND a.ts < w.window_end
     GROUP BY w.idx, h.visitor_key"""
+
+# The same values from the feeder's experiment_activity (experiment_tables.py), whose sums have no end:
+# `late` marks a unit with activity at or after the window's end, whose experiment is computed as above.
+_MAINTAINED = """
+    CREATE OR REPLACE TEMP TABLE {visitors} AS
+    SELECT w.idx, a.variant,
+           CAST(a.y_revenue AS DOUBLE) AS y_revenue, CAST(a.x_revenue AS DOUBLE) AS x_revenue,
+           CAST(a.y_profit AS DOUBLE) AS y_profit, CAST(a.x_profit AS DOUBLE) AS x_profit,
+           CAST(a.y_orders > 0 AS DOUBLE) AS y_conversion, CAST(a.x_orders > 0 AS DOUBLE) AS x_conversion,
+           CAST(a.y_errors AS DOUBLE) AS y_errors, CAST(a.x_errors AS DOUBLE) AS x_errors,
+           a.last_activity_at >= w.window_end AS late
+    FROM experiment_activity a JOIN {windows} w ON a.store_id = w.store_id AND a.flag_key = w.flag_key
+    WHERE a.first_exposed_at >= w.window_start AND a.first_exposed_at < w.window_end"""
+
+_EMPTY_VISITORS = """
+    CREATE OR REPLACE TEMP TABLE {visitors} (
+        idx INTEGER, variant VARCHAR, y_revenue DOUBLE, x_revenue DOUBLE, y_profit DOUBLE, x_profit DOUBLE,
+        y_conversion DOUBLE, x_conversion DOUBLE, y_errors DOUBLE, x_errors DOUBLE, late BOOLEAN)"""
+
+# Per experiment, the maintained unit counts and the first exposures' range.
+_UNITS = """
+    SELECT w.idx, u.treatment_units, u.control_units, u.multiple_variant_units,
+           u.first_exposed_min >= w.window_start AND u.first_exposed_max < w.window_end AS covered
+    FROM experiment_units u JOIN {windows} w ON u.store_id = w.store_id AND u.flag_key = w.flag_key"""
 
 
 def _cap_sql(column: str, visitors: str, sizes: str) -> str:
@@ -224,25 +250,49 @@ def experiment_stats(cursor, experiments: Sequence[ExperimentWindow], *, now: da
         return {}
     now_utc = _naive_utc(now or datetime.now(timezone.utc))
     tag = secrets.token_hex(4)
-    windows, sizes = f"exp_windows_{tag}", f"exp_sizes_{tag}"
+    windows, slow_windows, sizes = f"exp_windows_{tag}", f"exp_slow_{tag}", f"exp_sizes_{tag}"
     temps = {name: f"exp_{name}_{tag}" for name in ("activity", "hits", "visitors")}
-    cursor.register(windows, pa.table({
-        "idx": pa.array(range(len(experiments)), pa.int32()),
+    columns = {
         "store_id": pa.array([k[0] for k in keys], pa.string()),
         "flag_key": pa.array([k[1] for k in keys], pa.string()),
         "window_start": pa.array([_naive_utc(e.window_start) for e in experiments], pa.timestamp("us")),
         "window_end": pa.array([_naive_utc(e.window_end) for e in experiments], pa.timestamp("us")),
-    }))
+    }
+    cursor.register(windows, pa.table({"idx": pa.array(range(len(experiments)), pa.int32()), **columns}))
     registered = [windows]
+    own = _begin(cursor)  # one snapshot: the feeder may commit a batch meanwhile
     try:
-        counts = cursor.execute(_COUNTS.format(windows=windows)).fetchall()
         arms: dict[tuple[int, str], int] = {}
         multiple = [0] * len(experiments)
-        for idx, variant, is_multiple, units in counts:
-            if is_multiple:
-                multiple[idx] += units
-            else:
-                arms[(idx, variant)] = units
+        slow = set(range(len(experiments)))
+        if experiment_tables.in_sync(cursor):
+            # The feeder's tables hold every first exposure and activity with no end: exact for an
+            # experiment whose window holds all its first exposures and no activity after its end.
+            cursor.execute(_MAINTAINED.format(windows=windows, visitors=temps["visitors"]))
+            late = {idx for (idx,) in cursor.execute(
+                f"SELECT DISTINCT idx FROM {temps['visitors']} WHERE late").fetchall()}
+            units = {row[0]: row[1:] for row in cursor.execute(_UNITS.format(windows=windows)).fetchall()}
+            slow = {idx for idx in range(len(experiments)) if idx in late or (idx in units and not units[idx][3])}
+            for idx, (treatment, control, multiple_units, _) in units.items():
+                if idx not in slow:
+                    arms[(idx, "treatment")], arms[(idx, "control")] = treatment, control
+                    multiple[idx] = multiple_units
+            if slow:
+                cursor.execute(f"DELETE FROM {temps['visitors']} WHERE idx IN ({', '.join(map(str, sorted(slow)))})")
+        else:
+            cursor.execute(_EMPTY_VISITORS.format(visitors=temps["visitors"]))
+        if slow:  # from the source tables: the units' counts, then the sparse join of their activity
+            chosen = sorted(slow)
+            cursor.register(slow_windows, pa.table({
+                "idx": pa.array(chosen, pa.int32()), **{name: column.take(chosen) for name, column in columns.items()}}))
+            registered.append(slow_windows)
+            for idx, variant, is_multiple, count in cursor.execute(_COUNTS.format(windows=slow_windows)).fetchall():
+                if is_multiple:
+                    multiple[idx] += count
+                else:
+                    arms[(idx, variant)] = count
+            for statement in (_ACTIVITY, _HITS, _VISITORS):
+                cursor.execute(statement.format(windows=slow_windows, **temps))
         n_units = [arms.get((i, "treatment"), 0) + arms.get((i, "control"), 0) for i in range(len(experiments))]
         cursor.register(sizes, pa.table({
             "idx": pa.array(range(len(experiments)), pa.int32()),
@@ -250,16 +300,19 @@ def experiment_stats(cursor, experiments: Sequence[ExperimentWindow], *, now: da
             "p": pa.array([e.cap_percentile / 100 for e in experiments], pa.float64()),
         }))
         registered.append(sizes)
-        try:
-            for statement in (_ACTIVITY, _HITS, _VISITORS):
-                cursor.execute(statement.format(windows=windows, **temps))
-            result = _rows(cursor.execute(_sums_sql(temps["visitors"], sizes)))
-        finally:
-            for name in temps.values():
-                cursor.execute(f"DROP TABLE IF EXISTS {name}")
+        result = _rows(cursor.execute(_sums_sql(temps["visitors"], sizes)))
         watermarks = dict(cursor.execute(
             f"SELECT store_id, last_event_at FROM data_watermarks WHERE store_id IN (SELECT store_id FROM {windows})"
         ).fetchall())
+    except BaseException:
+        if own:
+            cursor.execute("ROLLBACK")  # the temporary tables go with it
+        raise
+    else:
+        for name in temps.values():
+            cursor.execute(f"DROP TABLE IF EXISTS {name}")
+        if own:
+            cursor.execute("COMMIT")
     finally:
         for name in registered:
             cursor.unregister(name)
@@ -288,6 +341,15 @@ def experiment_stats(cursor, experiments: Sequence[ExperimentWindow], *, now: da
             window=experiment,
         )
     return out
+
+
+def _begin(cursor) -> bool:
+    """Start a transaction unless the cursor is in one already; returns whether it started one."""
+    try:
+        cursor.execute("BEGIN TRANSACTION")
+    except duckdb.TransactionException:
+        return False
+    return True
 
 
 def _rows(result) -> list[dict]:

@@ -116,6 +116,45 @@ CREATE TABLE IF NOT EXISTS exposures (
     PRIMARY KEY (store_id, flag_key, visitor_id)
 );
 
+-- What experiment statistics would otherwise recompute from every exposure (experiment_tables.py),
+-- kept by the feeder in each batch's transaction. Per (store, flag): the units of each arm and those
+-- seen in several variants, and the earliest and latest first exposure.
+CREATE TABLE IF NOT EXISTS experiment_units (
+    store_id               VARCHAR NOT NULL,
+    flag_key               VARCHAR NOT NULL,
+    treatment_units        BIGINT NOT NULL,     -- not multiple_variants
+    control_units          BIGINT NOT NULL,
+    multiple_variant_units BIGINT NOT NULL,
+    first_exposed_min      TIMESTAMP NOT NULL,
+    first_exposed_max      TIMESTAMP NOT NULL,
+    PRIMARY KEY (store_id, flag_key)
+);
+
+-- Per exposed visitor (not in several variants) with a paid order or a declined payment from 14 days
+-- before their first exposure on: outcome sums (y: from the first exposure on, no end) and covariate
+-- sums (x: the 14 days before), money in minor units: a few % of the exposures.
+CREATE TABLE IF NOT EXISTS experiment_activity (
+    store_id         VARCHAR NOT NULL,
+    flag_key         VARCHAR NOT NULL,
+    visitor_key      UHUGEINT NOT NULL,   -- as in exposures
+    variant          VARCHAR NOT NULL,
+    first_exposed_at TIMESTAMP NOT NULL,
+    y_revenue        BIGINT NOT NULL,     -- Σ revenue − refunded of paid orders
+    x_revenue        BIGINT NOT NULL,
+    y_profit         BIGINT NOT NULL,     -- Σ order_profit.gross_profit_minor of those orders
+    x_profit         BIGINT NOT NULL,
+    y_orders         INTEGER NOT NULL,    -- paid orders
+    x_orders         INTEGER NOT NULL,
+    y_errors         INTEGER NOT NULL,    -- declined payments
+    x_errors         INTEGER NOT NULL,
+    last_activity_at TIMESTAMP NOT NULL   -- the latest order or declined payment counted
+);
+
+-- The signature of exposures, orders and payment_failures the two tables above were derived from.
+CREATE TABLE IF NOT EXISTS experiment_sync (
+    signature VARCHAR NOT NULL
+);
+
 -- Declined payments (trafi.order.payment_failed.v1): the checkout errors guardrail (AUTOPILOT.md §7).
 CREATE TABLE IF NOT EXISTS payment_failures (
     store_id   VARCHAR NOT NULL,
@@ -262,3 +301,6 @@ def create_schema(con) -> None:
     """Create what is missing; idempotent. `con` is a duckdb connection."""
     for statement in (*_statements(SCHEMA), *_statements(SCHEMA_FEEDER), *UPGRADES):
         con.execute(statement)
+    from autopilot.warehouse.experiment_tables import ensure
+
+    ensure(con)  # the experiment tables of a file that predates them are derived once, here

@@ -7,9 +7,12 @@ every derivation — the day, the funnel step, the category — is SQL over the 
 
 from __future__ import annotations
 
+import warnings
+
 import pyarrow as pa
 
 from autopilot.telemetry.columns import EXPOSURE, TELEMETRY_COLUMNS
+from autopilot.warehouse import experiment_tables
 from autopilot.warehouse.aggregates import VISITOR_KEY
 
 _INTEGER = {"position": pa.int64(), "occurred_at_us": pa.int64(), "received_at_us": pa.int64(),
@@ -60,26 +63,46 @@ def load_exposures(cur, batch: str = "telemetry_batch") -> int:
     visitor, session, funnel step or page view comes of them). Per (store, flag, visitor) the earliest
     exposure wins with its variant (ties: the smallest variant), and a visitor seen in more than one
     variant is marked `multiple_variants`. Both merges are min/or, so any batching of the log (or
-    loading the same rows twice) ends in the same rows.
+    loading the same rows twice) ends in the same rows. The experiment tables follow in the same
+    transaction (experiment_tables.py): the units' counts move with each row's class, and the activity
+    rows of the batch's (store, flag, visitor) are derived again.
     """
     found = cur.execute(f"SELECT count(*) FROM {batch} WHERE kind = '{EXPOSURE}'").fetchall()[0][0]
     if not found:
         return 0
     cur.execute(f"""
-        INSERT INTO exposures (store_id, flag_key, visitor_id, variant, first_exposed_at, multiple_variants, visitor_key)
-        SELECT store_id, flag_key, visitor_id, arg_min(variant, {{'t': exposed_at, 'v': variant}}), min(exposed_at),
-               count(DISTINCT variant) > 1, {VISITOR_KEY}
+        CREATE OR REPLACE TEMP TABLE exposure_batch AS
+        SELECT store_id, flag_key, visitor_id, arg_min(variant, {{'t': exposed_at, 'v': variant}}) AS variant,
+               min(exposed_at) AS first_exposed_at, count(DISTINCT variant) > 1 AS multiple_variants,
+               {VISITOR_KEY} AS visitor_key
         FROM (SELECT store_id, json_extract_string(properties, '$.flag_key') AS flag_key, visitor_id, variant,
                      make_timestamp(occurred_at_us) AS exposed_at
               FROM {batch} WHERE kind = '{EXPOSURE}') e
         WHERE flag_key IS NOT NULL AND visitor_id IS NOT NULL AND variant IS NOT NULL
-        GROUP BY store_id, flag_key, visitor_id
+        GROUP BY store_id, flag_key, visitor_id""")
+    synced = experiment_tables.exposures_before(cur, "exposure_batch")
+    merged = cur.execute("""
+        INSERT INTO exposures (store_id, flag_key, visitor_id, variant, first_exposed_at, multiple_variants, visitor_key)
+        SELECT store_id, flag_key, visitor_id, variant, first_exposed_at, multiple_variants, visitor_key
+        FROM exposure_batch
         ON CONFLICT DO UPDATE SET
             first_exposed_at = least(exposures.first_exposed_at, excluded.first_exposed_at),
             variant = CASE WHEN (excluded.first_exposed_at, excluded.variant) < (exposures.first_exposed_at, exposures.variant)
                            THEN excluded.variant ELSE exposures.variant END,
             multiple_variants = exposures.multiple_variants OR excluded.multiple_variants
-                                OR exposures.variant <> excluded.variant""")
+                                OR exposures.variant <> excluded.variant
+        RETURNING store_id, flag_key, visitor_id, variant, first_exposed_at, multiple_variants""")
+    with warnings.catch_warnings():  # "an extra copy of the rows": the batch's, a small price
+        warnings.simplefilter("ignore")
+        merged = merged.to_arrow_table()
+    cur.register("exposure_returned", merged)
+    try:
+        cur.execute(f"""
+            CREATE OR REPLACE TEMP TABLE exposure_merged AS
+            SELECT *, {VISITOR_KEY} AS visitor_key FROM exposure_returned""")
+    finally:
+        cur.unregister("exposure_returned")
+    experiment_tables.exposures_changed(cur, "exposure_merged", synced)
     cur.execute(f"""
         INSERT INTO data_watermarks
         SELECT store_id, make_timestamp(max(occurred_at_us)) FROM {batch} WHERE kind = '{EXPOSURE}' GROUP BY store_id

@@ -136,6 +136,7 @@ def test_recommendation_to_experiment_flags_exposures_cart_behaviour_rollback_an
 
     # first evaluations recorded exposures, once each, in the telemetry log and then the warehouse
     client.get("/v1/storefront/flags", params={"visitor_id": treated}, headers=store.storefront)
+    assert services.exposures.flush()
     services.analytics.feeder.catch_up()
     with services.warehouse.reading() as cur:
         rows = cur.execute("SELECT visitor_id, variant FROM exposures WHERE store_id = ? AND flag_key = ? "
