@@ -31,6 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
+from autopilot.warehouse import experiment_tables  # noqa: E402
 from autopilot.warehouse.aggregates import VISITOR_KEY  # noqa: E402
 from autopilot.warehouse.experiments import ExperimentWindow, experiment_stats  # noqa: E402
 from autopilot.warehouse.store import Warehouse  # noqa: E402
@@ -128,6 +129,11 @@ def build(path: str, *, changesets: int, exposures: int, seed: int) -> list[Expe
                     cur.unregister("bulk")
                 cur.execute("INSERT INTO data_watermarks VALUES (?, ?)", [store, END - timedelta(minutes=3)])
             log(f"store {store[-3:]}: {sum(t.num_rows for t in ex_tables)} exposures, {n_orders} orders")
+        # The rows went in around the feeder: derive what it keeps for the deciders in each batch.
+        started = time.perf_counter()
+        with warehouse.writing() as cur:
+            experiment_tables.refresh(cur)
+        log(f"experiment tables derived in {time.perf_counter() - started:.1f} s")
         warehouse.checkpoint()
     finally:
         warehouse.close()

@@ -35,6 +35,7 @@ when m_C is not distinguishable from 0 the set is unbounded and the bounds are �
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,13 +74,19 @@ def optimal_rho(n_star: float, alpha: float = 0.05) -> float:
     _validate(alpha)
     if not n_star > 0:
         raise ValueError(f"n_star must be positive, got {n_star}")
+    return float(np.sqrt(_optimal_u(float(alpha)) / n_star))
 
+
+@functools.lru_cache(maxsize=64)
+def _optimal_u(alpha: float) -> float:
+    """u = N*·ρ² minimising the width at N*: it depends on α alone, so it is found once per α (the
+    decider asks for it several times per ChangeSet per tick)."""
     def width_at_n_star(log_u: float) -> float:
         u = np.exp(log_u)
         return float(2 * (u + 1) / u * np.log1p(np.sqrt(u + 1) / (2 * alpha)))
 
     best = optimize.minimize_scalar(width_at_n_star, bounds=(-10.0, 15.0), method="bounded")
-    return float(np.sqrt(np.exp(best.x) / n_star))
+    return float(np.exp(best.x))
 
 
 def mean_radius(n, sigma, rho: float, alpha: float):
