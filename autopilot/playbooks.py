@@ -4,13 +4,13 @@ Pure: the recommendation (autopilot/diagnosis/recommend.py) already names the pl
 flag, workflow or price change, the problem in words and the evidence; this fills the rest of
 the contract with the defaults a careful merchant would choose — a 50 % holdout, gross profit
 per visitor as the primary metric, conversion and checkout errors as guards, auto-rollback on
-a deviation worse than 5 %, and a minimum sample from the power calculator at the store's own
-conversion rate.
+a deviation worse than 5 %, and a minimum sample from the decider's power calculator
+(autopilot/stats/power.py `minimum_sample_for_plan`) at the store's own conversion rate.
 """
 
 from __future__ import annotations
 
-from autopilot.stats.power import sample_size_proportion
+from autopilot.stats.power import minimum_sample_for_plan
 
 DEFAULT_HOLDOUT_PCT = 50.0  # the control arm: an even split measures fastest
 MINIMUM_DETECTABLE_LIFT = 0.10  # +10 % conversion: what the sample size is planned for
@@ -44,7 +44,8 @@ def contract_for(recommendation: dict, *, skus: list[str] = ()) -> dict:
     action_type, implementation = _implementation(recommendation, list(skus))
     conversion = float(evidence.get("store_conversion") or 0) or FALLBACK_CONVERSION
     conversion = min(max(conversion, 0.001), 0.5)
-    per_arm = sample_size_proportion(conversion, MINIMUM_DETECTABLE_LIFT)
+    # sized for the decider's own rules (anytime-valid kill and proof), not a one-look z-test
+    per_arm = minimum_sample_for_plan(conversion, MINIMUM_DETECTABLE_LIFT).units_per_arm
     finding = evidence.get("finding", {})
     points = [{"metric": "store_conversion", "value": conversion}]
     if "relative_drop" in finding and isinstance(finding["relative_drop"], dict):
