@@ -17,23 +17,30 @@ numpy.percentile and DuckDB's quantile_cont), and so are their covariates, with 
 the margin rate's numerator and denominator. Visitors marked `multiple_variants` are in neither arm:
 they are counted apart (Exposures.multiple_variant_units).
 
-Speed: all experiments of a tick are computed together, with one table of windows joined in. Most
-visitors never order, and a visitor without orders or failures contributes only to n, so the sums
-are taken over the sparse join of orders/failures with the experiments' units (the units are only
-counted), and the winsorisation caps are found from the non-zero values alone plus the number of
-zeros, which their rank in the pooled sample follows from. bench/experiment_stats.py measures it.
+Speed: all experiments of a tick are computed together, with one table of windows joined in. The
+feeder keeps, in each batch's transaction, the units per arm and the per-visitor sums of the few
+exposed visitors with orders or declined payments (experiment_tables.py); an experiment whose window
+holds every first exposure of its flag and all its units' activity reads those and never scans
+`exposures`. Any other (a window ending in the past, exposures before its start, or tables left
+behind by a writer that went around the feeder) is computed from the source tables: the units
+counted, and the sums taken over the sparse join of orders/failures with the experiments' units. The
+winsorisation caps come from the non-zero values alone plus the number of zeros, which their rank in
+the pooled sample follows from. bench/experiment_stats.py measures it.
 """
 
 from __future__ import annotations
 
 import math
 import secrets
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
 
 from autopilot.decider import (
     CHECKOUT_ERRORS,
@@ -146,53 +153,35 @@ _VISITORS = f"""
       AND a.ts >= h.fe - INTERVAL {COVARIATE_DAYS} DAY AND a.ts < w.window_end
     GROUP BY w.idx, h.visitor_key"""
 
-# The same values from the feeder's experiment_activity (experiment_tables.py), whose sums have no end:
-# `late` marks a unit with activity at or after the window's end, whose experiment is computed as above.
+_NEW_VISITORS = """
+    CREATE OR REPLACE TEMP TABLE {visitors} (
+        idx INTEGER, variant VARCHAR, y_revenue DOUBLE, x_revenue DOUBLE, y_profit DOUBLE, x_profit DOUBLE,
+        y_conversion DOUBLE, x_conversion DOUBLE, y_errors DOUBLE, x_errors DOUBLE)"""
+
+# The same values from the feeder's experiment_activity (experiment_tables.py), whose sums have no end.
 _MAINTAINED = """
-    CREATE OR REPLACE TEMP TABLE {visitors} AS
     SELECT w.idx, a.variant,
            CAST(a.y_revenue AS DOUBLE) AS y_revenue, CAST(a.x_revenue AS DOUBLE) AS x_revenue,
            CAST(a.y_profit AS DOUBLE) AS y_profit, CAST(a.x_profit AS DOUBLE) AS x_profit,
            CAST(a.y_orders > 0 AS DOUBLE) AS y_conversion, CAST(a.x_orders > 0 AS DOUBLE) AS x_conversion,
-           CAST(a.y_errors AS DOUBLE) AS y_errors, CAST(a.x_errors AS DOUBLE) AS x_errors,
-           a.last_activity_at >= w.window_end AS late
+           CAST(a.y_errors AS DOUBLE) AS y_errors, CAST(a.x_errors AS DOUBLE) AS x_errors
     FROM experiment_activity a JOIN {windows} w ON a.store_id = w.store_id AND a.flag_key = w.flag_key
     WHERE a.first_exposed_at >= w.window_start AND a.first_exposed_at < w.window_end"""
 
-_EMPTY_VISITORS = """
-    CREATE OR REPLACE TEMP TABLE {visitors} (
-        idx INTEGER, variant VARCHAR, y_revenue DOUBLE, x_revenue DOUBLE, y_profit DOUBLE, x_profit DOUBLE,
-        y_conversion DOUBLE, x_conversion DOUBLE, y_errors DOUBLE, x_errors DOUBLE, late BOOLEAN)"""
+# What the caps need of the maintained rows (the non-zero values), and the units with activity at or
+# after the window's end (`late`): their experiment is computed from the source tables instead.
+_MAINTAINED_CAPPED = """
+    SELECT w.idx, CAST(a.y_revenue AS DOUBLE) AS y_revenue, CAST(a.y_profit AS DOUBLE) AS y_profit,
+           a.last_activity_at >= w.window_end AS late
+    FROM experiment_activity a JOIN {windows} w ON a.store_id = w.store_id AND a.flag_key = w.flag_key
+    WHERE a.first_exposed_at >= w.window_start AND a.first_exposed_at < w.window_end
+      AND (a.y_revenue <> 0 OR a.y_profit <> 0 OR a.last_activity_at >= w.window_end)"""
 
 # Per experiment, the maintained unit counts and the first exposures' range.
 _UNITS = """
     SELECT w.idx, u.treatment_units, u.control_units, u.multiple_variant_units,
            u.first_exposed_min >= w.window_start AND u.first_exposed_max < w.window_end AS covered
     FROM experiment_units u JOIN {windows} w ON u.store_id = w.store_id AND u.flag_key = w.flag_key"""
-
-
-def _cap_sql(column: str, visitors: str, sizes: str) -> str:
-    """The `column`'s percentile per experiment over all its units, from the non-zero values only.
-
-    Sorted, the pooled sample is: the negative values, then (n − non-zero) zeros, then the positive
-    values. So a negative value's rank is its rank among the negatives, a positive one's is n minus
-    the positives plus its rank among them, and a rank no non-zero value holds is a zero.
-    numpy/quantile_cont: h = (n − 1)·p, value = a[⌊h⌋] + (h − ⌊h⌋)·(a[⌈h⌉] − a[⌊h⌋]).
-    """
-    return f"""
-        SELECT s.idx, '{column}' AS metric,
-               coalesce(max(r.v) FILTER (WHERE r.rank = floor(s.h)), 0) AS lo,
-               coalesce(max(r.v) FILTER (WHERE r.rank = ceil(s.h)), 0) AS hi, any_value(s.h) AS h
-        FROM (SELECT idx, (n - 1) * p AS h FROM {sizes} WHERE n > 0) s
-        LEFT JOIN (
-            SELECT v.idx, v.v,
-                   CASE WHEN v.v < 0 THEN row_number() OVER (PARTITION BY v.idx, v.v < 0 ORDER BY v.v) - 1
-                        ELSE z.n - count(*) OVER (PARTITION BY v.idx, v.v < 0)
-                             + row_number() OVER (PARTITION BY v.idx, v.v < 0 ORDER BY v.v) - 1 END AS rank
-            FROM (SELECT idx, y_{column} AS v FROM {visitors} WHERE y_{column} <> 0) v
-            JOIN {sizes} z ON z.idx = v.idx
-        ) r ON r.idx = s.idx AND (r.rank = floor(s.h) OR r.rank = ceil(s.h))
-        GROUP BY s.idx"""
 
 
 def _sums(y: str, x: str, d: str | None, prefix: str) -> list[str]:
@@ -216,19 +205,48 @@ _METRIC_SQL = {
 _SUM_FIELDS = ("sum_y", "sum_y2", "sum_x", "sum_x2", "sum_xy", "sum_d", "sum_d2", "sum_yd")
 
 
-def _sums_sql(visitors: str, sizes: str) -> str:
-    caps = " UNION ALL ".join(_cap_sql(column, visitors, sizes) for column in _CAPPED)
+def _sums_sql(visitors: str, caps: str) -> str:
     columns = [part for index, (y, x, d) in enumerate(_METRIC_SQL.values()) for part in _sums(y, x, d, f"m{index}")]
     return f"""
-        WITH cap_parts AS ({caps}),
-        caps AS (
-            SELECT idx, max(lo + (hi - lo) * (h - floor(h))) FILTER (WHERE metric = 'revenue') AS cap_revenue,
-                        max(lo + (hi - lo) * (h - floor(h))) FILTER (WHERE metric = 'profit') AS cap_profit
-            FROM cap_parts GROUP BY idx)
-        SELECT v.idx, v.variant, any_value(c.cap_revenue) AS cap_revenue, any_value(c.cap_profit) AS cap_profit,
-               {", ".join(columns)}
-        FROM {visitors} v JOIN caps c ON c.idx = v.idx
+        SELECT v.idx, v.variant, {", ".join(columns)}
+        FROM ({visitors}) v JOIN {caps} c ON c.idx = v.idx
         GROUP BY v.idx, v.variant"""
+
+
+def _percentile(nonzero: np.ndarray, n: int, p: float) -> float:
+    """The percentile p (0–1) of n values of which `nonzero` are the non-zero ones (the rest are 0).
+
+    Sorted, the pooled sample is: the negative values, then (n − non-zero) zeros, then the positive
+    ones, so the value at any rank follows from a partial sort of one side. numpy.percentile and
+    DuckDB's quantile_cont: h = (n − 1)·p, value = a[⌊h⌋] + (h − ⌊h⌋)·(a[⌈h⌉] − a[⌊h⌋]).
+    """
+    negative, positive = nonzero[nonzero < 0], nonzero[nonzero > 0]
+    zeros = n - len(negative) - len(positive)
+
+    def at(rank: int) -> float:
+        if rank < len(negative):
+            return float(np.partition(negative, rank)[rank])
+        rank -= len(negative) + zeros
+        return 0.0 if rank < 0 else float(np.partition(positive, rank)[rank])
+
+    h = (n - 1) * p
+    lo, hi = at(math.floor(h)), at(math.ceil(h))
+    return lo + (hi - lo) * (h - math.floor(h))
+
+
+def _caps(values: pa.Table, sizes: Sequence[int], percentiles: Sequence[float]) -> dict[int, tuple[float, float]]:
+    """Per experiment with units: the caps of revenue and gross profit (`values`: idx, y_revenue, y_profit)."""
+    idx = values.column("idx").to_numpy()
+    order = np.argsort(idx, kind="stable")
+    idx = idx[order]
+    columns = [values.column(f"y_{name}").to_numpy()[order] for name in _CAPPED]
+    bounds = np.searchsorted(idx, np.arange(len(sizes) + 1))
+    caps = {}
+    for i, n in enumerate(sizes):
+        if n > 0:
+            part = slice(bounds[i], bounds[i + 1])
+            caps[i] = tuple(_percentile(column[part][column[part] != 0], n, percentiles[i]) for column in columns)
+    return caps
 
 
 # --- the pass ------------------------------------------------------------------------------------------
@@ -250,7 +268,8 @@ def experiment_stats(cursor, experiments: Sequence[ExperimentWindow], *, now: da
         return {}
     now_utc = _naive_utc(now or datetime.now(timezone.utc))
     tag = secrets.token_hex(4)
-    windows, slow_windows, sizes = f"exp_windows_{tag}", f"exp_slow_{tag}", f"exp_sizes_{tag}"
+    windows, fast_windows, slow_windows = f"exp_windows_{tag}", f"exp_fast_{tag}", f"exp_slow_{tag}"
+    caps_table = f"exp_caps_{tag}"
     temps = {name: f"exp_{name}_{tag}" for name in ("activity", "hits", "visitors")}
     columns = {
         "store_id": pa.array([k[0] for k in keys], pa.string()),
@@ -258,49 +277,63 @@ def experiment_stats(cursor, experiments: Sequence[ExperimentWindow], *, now: da
         "window_start": pa.array([_naive_utc(e.window_start) for e in experiments], pa.timestamp("us")),
         "window_end": pa.array([_naive_utc(e.window_end) for e in experiments], pa.timestamp("us")),
     }
-    cursor.register(windows, pa.table({"idx": pa.array(range(len(experiments)), pa.int32()), **columns}))
-    registered = [windows]
+
+    def register(name: str, chosen: Sequence[int]) -> None:
+        cursor.register(name, pa.table({"idx": pa.array(chosen, pa.int32()),
+                                        **{key: column.take(list(chosen)) for key, column in columns.items()}}))
+        registered.add(name)
+
+    registered: set[str] = set()
+    everyone = range(len(experiments))
+    register(windows, everyone)
     own = _begin(cursor)  # one snapshot: the feeder may commit a batch meanwhile
     try:
         arms: dict[tuple[int, str], int] = {}
         multiple = [0] * len(experiments)
-        slow = set(range(len(experiments)))
+        fast: list[int] = []
+        capped = []  # the non-zero values the caps come from
         if experiment_tables.in_sync(cursor):
-            # The feeder's tables hold every first exposure and activity with no end: exact for an
-            # experiment whose window holds all its first exposures and no activity after its end.
-            cursor.execute(_MAINTAINED.format(windows=windows, visitors=temps["visitors"]))
-            late = {idx for (idx,) in cursor.execute(
-                f"SELECT DISTINCT idx FROM {temps['visitors']} WHERE late").fetchall()}
+            # The feeder's tables hold every first exposure, and activity with no end: exact for an experiment
+            # whose window holds all its first exposures and none of its units' activity after its end.
             units = {row[0]: row[1:] for row in cursor.execute(_UNITS.format(windows=windows)).fetchall()}
-            slow = {idx for idx in range(len(experiments)) if idx in late or (idx in units and not units[idx][3])}
-            for idx, (treatment, control, multiple_units, _) in units.items():
-                if idx not in slow:
+            fast = [idx for idx in everyone if idx not in units or units[idx][3]]
+            if fast:
+                register(fast_windows, fast)
+                values = _arrow(cursor.execute(_MAINTAINED_CAPPED.format(windows=fast_windows)))
+                late = set(np.unique(values.filter(values.column("late")).column("idx").to_numpy()).tolist())
+                if late:
+                    fast = [idx for idx in fast if idx not in late]
+                    register(fast_windows, fast)
+                    values = values.filter(pa.compute.is_in(values.column("idx"), pa.array(fast, pa.int32())))
+                capped.append(values.select(["idx", "y_revenue", "y_profit"]))
+            for idx in fast:
+                if idx in units:
+                    treatment, control, multiple[idx], _ = units[idx]
                     arms[(idx, "treatment")], arms[(idx, "control")] = treatment, control
-                    multiple[idx] = multiple_units
-            if slow:
-                cursor.execute(f"DELETE FROM {temps['visitors']} WHERE idx IN ({', '.join(map(str, sorted(slow)))})")
-        else:
-            cursor.execute(_EMPTY_VISITORS.format(visitors=temps["visitors"]))
+        slow = sorted(set(everyone) - set(fast))
         if slow:  # from the source tables: the units' counts, then the sparse join of their activity
-            chosen = sorted(slow)
-            cursor.register(slow_windows, pa.table({
-                "idx": pa.array(chosen, pa.int32()), **{name: column.take(chosen) for name, column in columns.items()}}))
-            registered.append(slow_windows)
+            register(slow_windows, slow)
             for idx, variant, is_multiple, count in cursor.execute(_COUNTS.format(windows=slow_windows)).fetchall():
                 if is_multiple:
                     multiple[idx] += count
                 else:
                     arms[(idx, variant)] = count
+            cursor.execute(_NEW_VISITORS.format(visitors=temps["visitors"]))
             for statement in (_ACTIVITY, _HITS, _VISITORS):
                 cursor.execute(statement.format(windows=slow_windows, **temps))
-        n_units = [arms.get((i, "treatment"), 0) + arms.get((i, "control"), 0) for i in range(len(experiments))]
-        cursor.register(sizes, pa.table({
-            "idx": pa.array(range(len(experiments)), pa.int32()),
-            "n": pa.array(n_units, pa.int64()),
-            "p": pa.array([e.cap_percentile / 100 for e in experiments], pa.float64()),
+            capped.append(_arrow(cursor.execute(
+                f"SELECT idx, y_revenue, y_profit FROM {temps['visitors']} WHERE y_revenue <> 0 OR y_profit <> 0")))
+        n_units = [arms.get((i, "treatment"), 0) + arms.get((i, "control"), 0) for i in everyone]
+        caps = _caps(pa.concat_tables(capped), n_units, [e.cap_percentile / 100 for e in experiments])
+        cursor.register(caps_table, pa.table({
+            "idx": pa.array(list(caps), pa.int32()),
+            "cap_revenue": pa.array([c[0] for c in caps.values()], pa.float64()),
+            "cap_profit": pa.array([c[1] for c in caps.values()], pa.float64()),
         }))
-        registered.append(sizes)
-        result = _rows(cursor.execute(_sums_sql(temps["visitors"], sizes)))
+        registered.add(caps_table)
+        sources = ([_MAINTAINED.format(windows=fast_windows)] if fast else []) + \
+                  ([f"SELECT * FROM {temps['visitors']}"] if slow else [])
+        result = _rows(cursor.execute(_sums_sql(" UNION ALL ".join(sources), caps_table))) if sources else []
         watermarks = dict(cursor.execute(
             f"SELECT store_id, last_event_at FROM data_watermarks WHERE store_id IN (SELECT store_id FROM {windows})"
         ).fetchall())
@@ -328,13 +361,12 @@ def experiment_stats(cursor, experiments: Sequence[ExperimentWindow], *, now: da
             )
             for index, name in enumerate(_METRIC_SQL)
         }
-        row = sums.get((idx, "treatment")) or sums.get((idx, "control"))
-        caps = {"revenue": _cap(row, "cap_revenue", n_units[idx]), "gross_profit": _cap(row, "cap_profit", n_units[idx])}
+        cap = caps.get(idx, (None, None))
         watermark = watermarks.get(keys[idx][0])
         out[keys[idx]] = ExperimentStats(
             store_id=keys[idx][0], flag_key=keys[idx][1], metrics=metrics,
             exposures=Exposures(arms.get((idx, "treatment"), 0), arms.get((idx, "control"), 0), multiple[idx]),
-            caps=caps,
+            caps={"revenue": cap[0], "gross_profit": cap[1]},
             watermark=None if watermark is None else watermark.replace(tzinfo=timezone.utc),
             hours_since_last_data=None if watermark is None else max(
                 0.0, (now_utc - watermark) / timedelta(hours=1)),
@@ -352,17 +384,15 @@ def _begin(cursor) -> bool:
     return True
 
 
+def _arrow(result) -> pa.Table:
+    with warnings.catch_warnings():  # "an extra copy of the rows" of a DB-API result: a few columns
+        warnings.simplefilter("ignore")
+        return result.to_arrow_table()
+
+
 def _rows(result) -> list[dict]:
     names = [column[0] for column in result.description]
     return [dict(zip(names, row)) for row in result.fetchall()]
-
-
-def _cap(row: dict | None, column: str, n: int) -> float | None:
-    if n == 0:
-        return None
-    if row is None:  # nobody ordered: every value is 0, and so is the percentile
-        return 0.0
-    return float(row[column])
 
 
 def _arm(row: dict | None, n: int, index: int) -> ArmStats:
