@@ -19,6 +19,7 @@ Scheduled in the analytics worker every TRAFI_DECIDER_INTERVAL_S (default 900 s)
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -154,24 +155,26 @@ def _overridden(changeset: ChangeSet) -> set[tuple[str, str]]:
             for v in e["metadata"].get("violations", []) if isinstance(v, dict)}
 
 
-_VIEWS: dict[int, ViewStore] = {}
-
-
-def _views_for(app) -> ViewStore:
-    # one view store per application for the worker's life: it reads the read model the API reads
-    views = _VIEWS.get(id(app))
-    if views is None:
-        views = _VIEWS[id(app)] = ViewStore(app.config)
-    return views
+@contextmanager
+def _views_for(app):
+    """The read models the API reads, for one run of a job (opened and closed with it: a job runs every
+    few minutes, and a view store left open holds a connection pool)."""
+    views = ViewStore(app.config)
+    try:
+        yield views
+    finally:
+        views.close()
 
 
 def scheduled_tick(warehouse, app, now: datetime) -> list[dict]:
     """Every store with a live or pending ChangeSet, one tick each."""
-    views = _views_for(app)
     bus = CommandBus(app)
-    stores = ChangeSetQueries(views).stores_with(EXPERIMENT_STATES + ("PENDING_APPROVAL",))
-    with warehouse.reading() as cur:
-        return [tick_store(cur, bus, views, store_id, now) for store_id in stores]
+    with _views_for(app) as views:
+        stores = ChangeSetQueries(views).stores_with(EXPERIMENT_STATES + ("PENDING_APPROVAL",))
+        if not stores:
+            return []
+        with warehouse.reading() as cur:
+            return [tick_store(cur, bus, views, store_id, now) for store_id in stores]
 
 
 JOB = register_job(JOB_NAME, float(os.environ.get("TRAFI_DECIDER_INTERVAL_S", DEFAULT_INTERVAL_S)), scheduled_tick)
@@ -237,7 +240,8 @@ def record_second_opinions(bus: CommandBus, views: ViewStore, now: datetime, mod
 
 
 def scheduled_second_opinions(warehouse, app, now: datetime) -> list[dict]:
-    return record_second_opinions(CommandBus(app), _views_for(app), now)
+    with _views_for(app) as views:
+        return record_second_opinions(CommandBus(app), views, now)
 
 
 SECOND_OPINION = register_job(SECOND_OPINION_JOB, SECOND_OPINION_INTERVAL_S, scheduled_second_opinions)

@@ -73,3 +73,25 @@ def ready_cart(bus: CommandBus, shop: Shop, lines: dict[str, int], *, email: str
     bus.execute(SetShippingAddress(cart_id=cart_id, address=ADDRESS_DE), shop.ctx)
     bus.execute(ChooseShippingMethod(cart_id=cart_id, rate_id="standard"), shop.ctx)
     return cart_id
+
+
+def draft_experiment(bus: CommandBus, shop: Shop, flag_key: str = "checkout.trust_badges") -> UUID:
+    """A merchant's ChangeSet on `flag_key`, drafted and submitted (for the `changesets` read model)."""
+    from datetime import datetime, timezone
+    from uuid import uuid4
+
+    from commands.changeset import DraftChangeSet, SubmitChangeSet
+
+    contract = {
+        "hypothesis": {"problem": "few trust signals", "expected_outcome": "more payments", "confidence": "low"},
+        "action_plan": {"type": "feature_flag", "target_segment": "all visitors", "rollout_strategy": "holdout",
+                        "rollout_percentage": 50, "implementation": {"flag_key": flag_key}},
+        "guardrails": {"profit_floor_min_margin_pct": 10, "stock_threshold": 0, "risk_level": "low"},
+        "rollback_plan": {"procedure": "flag off", "estimated_rollback_time_minutes": 1},
+        "proof_plan": {"primary_metrics": ["gross_profit_per_visitor"], "holdout_pct": 50, "method": "bayesian",
+                       "minimum_sample_size": 1000, "measurement_window_days": 14, "significance_threshold": 0.05},
+    }
+    changeset_id, now = uuid4(), datetime.now(timezone.utc)
+    bus.execute(DraftChangeSet(changeset_id=changeset_id, contract=contract, at=now), shop.ctx)
+    bus.execute(SubmitChangeSet(changeset_id=changeset_id, at=now), shop.ctx)
+    return changeset_id

@@ -130,7 +130,8 @@ def test_the_subscribable_event_types_are_listed_without_credential_aggregates(a
     listed = client.get(f"{BASE}/event-types", headers=store.admin).json()
     assert "trafi.order.paid.v1" in listed["event_types"] and "trafi.order.*" in listed["wildcards"]
     for topic in listed["event_types"] + listed["wildcards"]:
-        assert topic.split(".")[1] in {"order", "stock_item", "product", "cart", "customer", "store"}, topic
+        assert topic.split(".")[1] in {"order", "stock_item", "product", "cart", "customer", "store", "changeset"}, topic
+    assert "trafi.changeset.rolled_back.v1" in listed["event_types"]  # the merchant hears of an automatic rollback
 
 
 @pytest.mark.parametrize("body, field, code", [

@@ -18,7 +18,7 @@ from projections.runner import ProjectionHalted, ProjectionRunner
 from projections.status import projection_status
 from projections.testing import clean_build, table_rows
 from projections.worker import ProjectionWorker
-from tests.factories import ready_cart
+from tests.factories import ready_cart, draft_experiment
 
 
 def paid_order(bus, shop) -> UUID:
@@ -151,6 +151,7 @@ def test_every_built_in_projection_rebuilds_equal_to_its_live_self(app, bus, sho
     refund_cents(bus, shop, order_id, 2)
     bus.execute(RecordDiagnosisRun(run={"run_id": "run-1", "findings": []}, candidates=[{"key": "a:store", "score": 1}],
                                    at=datetime.now(timezone.utc)), shop.ctx)  # for diagnosis_recommendations
+    draft_experiment(bus, shop)  # for changesets
     for projection in registry.all_projections().values():
         ProjectionRunner(app, views, projection).catch_up()
         live = table_rows(views, projection)
