@@ -249,6 +249,10 @@ def _min_data_shortfall(name: str, arms: MetricArms) -> str | None:
             return f"{name}: no variation in {arm_name}"
     if arms.control.mean_y == 0:
         return f"{name}: control mean is 0, the relative lift is undefined"
+    _, var_t, _, var_c = _analysis_means(arms)
+    if not (var_t > 0 and var_c > 0):
+        # a covariate that predicts the metric exactly leaves no variance after CUPED: no test is possible
+        return f"{name}: no variation left after the CUPED adjustment"
     return None
 
 

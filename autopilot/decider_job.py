@@ -18,6 +18,7 @@ Scheduled in the analytics worker every TRAFI_DECIDER_INTERVAL_S (default 900 s)
 
 from __future__ import annotations
 
+import logging
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,6 +45,8 @@ from domain.errors import DomainError
 from domain.store import Store
 from projections.views import ViewStore
 from queries.changesets import EXPERIMENT_STATES, ChangeSetDetail, ChangeSetQueries, recent_daily_units
+
+log = logging.getLogger("trafi.autopilot")
 
 JOB_NAME = "autopilot.decider_tick"
 DEFAULT_INTERVAL_S = 900.0
@@ -130,18 +133,30 @@ def tick_store(cursor, bus: CommandBus, views: ViewStore, store_id: UUID, now: d
         # a merchant who force-approved overrode those guardrails knowingly; any other breach reverts
         violations = [v for v in violations if (f"guardrail.{v.rule}", v.sku) not in overridden]
         experiment = stats[(str(store_id), detail.flag_key)]
-        inputs = tick_inputs(detail, experiment, violations, now, settings)
-        decision = decide(inputs)
-        # what attribution needs later (AUTOPILOT.md §8): the primary metric's arm means
-        numbers = {**decision.numbers, "primary_metric": detail.contract["proof_plan"]["primary_metrics"][0],
-                   "control_mean": _mean(inputs.primary.control), "treatment_mean": _mean(inputs.primary.treatment)}
-        exposed = experiment.exposures.treatment_units + experiment.exposures.control_units
-        result = bus.execute(cs.RecordDecision(changeset_id=detail.changeset_id, at=now, action=decision.action,
-                                               rule=decision.rule, reason=decision.reason, numbers=numbers,
-                                               has_data=exposed > 0), ctx)
-        decisions.append({"changeset_id": str(detail.changeset_id), "action": decision.action, "rule": decision.rule,
-                          "reason": decision.reason, "state": result.data["state"]})
+        try:
+            decided = _decide_and_record(bus, ctx, detail, experiment, violations, now, settings)
+        except Exception as error:  # noqa: BLE001 — one ChangeSet's failure must not stop the store's tick
+            log.exception("decider tick failed for changeset %s", detail.changeset_id)
+            decided = {"changeset_id": str(detail.changeset_id), "action": "error", "rule": "error",
+                       "reason": f"{type(error).__name__}: {error}"[:500], "state": detail.state}
+        decisions.append(decided)
     return {"store_id": str(store_id), "at": now.isoformat(), "expired": expired, "decisions": decisions}
+
+
+def _decide_and_record(bus: CommandBus, ctx: StoreContext, detail: ChangeSetDetail, experiment: ExperimentStats,
+                       violations: list, now: datetime, settings: TickSettings) -> dict:
+    """Decide one ChangeSet and record the verdict (with the transition it implies) in one save."""
+    inputs = tick_inputs(detail, experiment, violations, now, settings)
+    decision = decide(inputs)
+    # what attribution needs later (AUTOPILOT.md §8): the primary metric's arm means
+    numbers = {**decision.numbers, "primary_metric": detail.contract["proof_plan"]["primary_metrics"][0],
+               "control_mean": _mean(inputs.primary.control), "treatment_mean": _mean(inputs.primary.treatment)}
+    exposed = experiment.exposures.treatment_units + experiment.exposures.control_units
+    result = bus.execute(cs.RecordDecision(changeset_id=detail.changeset_id, at=now, action=decision.action,
+                                           rule=decision.rule, reason=decision.reason, numbers=numbers,
+                                           has_data=exposed > 0), ctx)
+    return {"changeset_id": str(detail.changeset_id), "action": decision.action, "rule": decision.rule,
+            "reason": decision.reason, "state": result.data["state"]}
 
 
 def _mean(arm) -> float | None:

@@ -269,3 +269,15 @@ def test_numbers_are_json_serialisable_and_carry_the_rule(scenario, neutral, har
     if scenario in {"neutral", "harmful", "good"}:
         for key in ("delta", "sigma", "lower", "upper"):
             assert key in record
+
+
+def test_a_covariate_that_explains_everything_holds_instead_of_failing():
+    rng = np.random.default_rng(5)
+    y_t, y_c = rng.lognormal(3, 0.6, 500), rng.lognormal(3, 0.6, 500)
+    exact = MetricArms(ArmStats.from_values(y_t, x=0.5 * y_t), ArmStats.from_values(y_c, x=0.5 * y_c))
+    inputs = TickInputs(primary=exact, guardrail_metrics=hard_guardrails(exact, exact, exact), planned_split=(0.5, 0.5),
+                        exposures=Exposures(500, 500, 0), health=HEALTHY, plan=ProofPlan("bayesian", 1000.0),
+                        runtime_days=10.0)
+    decision = decide(inputs)
+    assert decision.action == "hold" and decision.rule == "min_data"
+    assert "CUPED" in decision.reason
