@@ -70,7 +70,7 @@ from types import SimpleNamespace
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import logger, pctl, r  # noqa: E402
+from bench.common import logger, merge_runs, pctl, r  # noqa: E402
 
 log = logger("autopilot")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -266,15 +266,6 @@ async def _closed_loop(session, make_url, headers: dict, clients: int, seconds: 
             "statuses": statuses}
 
 
-def _merge(runs: list[dict]) -> dict:
-    statuses: dict[int, int] = {}
-    for run in runs:
-        for status, n in run["statuses"].items():
-            statuses[status] = statuses.get(status, 0) + n
-    return {"requests": sum(x["requests"] for x in runs), "seconds": sum(x["seconds"] for x in runs),
-            "latencies_ms": [v for x in runs for v in x["latencies_ms"]], "statuses": statuses}
-
-
 async def _drive(base: str, publishable_key: str, flags: int, seconds: float, clients: int, new_share: float) -> dict:
     import aiohttp
 
@@ -309,7 +300,7 @@ async def _drive(base: str, publishable_key: str, flags: int, seconds: float, cl
             flag_runs.append(await _closed_loop(session, flags_url, headers, clients, seconds / rounds, check))
         single_noop = await _closed_loop(session, noop_url, {}, 1, min(ROUND_SECONDS, seconds / rounds))
         single_flags = await _closed_loop(session, flags_url, headers, 1, min(ROUND_SECONDS, seconds / rounds), check)
-    return {"flags": _merge(flag_runs), "noop": _merge(noop_runs), "single_flags": single_flags,
+    return {"flags": merge_runs(flag_runs), "noop": merge_runs(noop_runs), "single_flags": single_flags,
             "single_noop": single_noop, "rounds": rounds, "visitors": len(seen), "wrong_flag_count": wrong[0],
             "flags_rounds_rps": [x["requests"] / x["seconds"] for x in flag_runs]}
 

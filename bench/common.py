@@ -84,3 +84,13 @@ def add_products(bus, shop, count: int, stock: int) -> list[str]:
         shop.products[sku] = pid
         skus.append(sku)
     return skus
+
+
+def merge_runs(runs: list[dict]) -> dict:
+    """Closed-loop load rounds (requests, seconds, latencies_ms, statuses) as one."""
+    statuses: dict[int, int] = {}
+    for run in runs:
+        for status, n in run["statuses"].items():
+            statuses[status] = statuses.get(status, 0) + n
+    return {"requests": sum(x["requests"] for x in runs), "seconds": sum(x["seconds"] for x in runs),
+            "latencies_ms": [v for x in runs for v in x["latencies_ms"]], "statuses": statuses}

@@ -34,7 +34,7 @@ from datetime import datetime, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import logger, pctl, r  # noqa: E402
+from bench.common import logger, merge_runs, pctl, r  # noqa: E402
 
 log = logger("ingest")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -208,15 +208,6 @@ def _loop_factory():
     return uvloop.new_event_loop
 
 
-def _merge(runs: list[dict]) -> dict:
-    statuses: dict[int, int] = {}
-    for run in runs:
-        for status, n in run["statuses"].items():
-            statuses[status] = statuses.get(status, 0) + n
-    return {"requests": sum(x["requests"] for x in runs), "seconds": sum(x["seconds"] for x in runs),
-            "latencies_ms": [v for x in runs for v in x["latencies_ms"]], "statuses": statuses}
-
-
 async def _drive(base: str, key: str, store_id: str, seconds: float, clients: int, batch: int) -> dict:
     import aiohttp
 
@@ -234,7 +225,7 @@ async def _drive(base: str, key: str, store_id: str, seconds: float, clients: in
                                                seconds / rounds, None))
             ingest.append(await _closed_loop(session, f"{base}/v1/events", headers, bodies, clients,
                                              seconds / rounds, kept))
-    ingest_run, baseline_run = _merge(ingest), _merge(baseline)
+    ingest_run, baseline_run = merge_runs(ingest), merge_runs(baseline)
     log("ingest statuses", ingest_run["statuses"], "baseline statuses", baseline_run["statuses"])
     if set(ingest_run["statuses"]) != {202} or set(baseline_run["statuses"]) != {202}:
         raise AssertionError(f"unexpected statuses: {ingest_run['statuses']} / {baseline_run['statuses']}")
