@@ -151,8 +151,10 @@ def create_cart(
 def get_cart(cart_id: CartId, principal: Principal = Depends(storefront), svc: Services = Depends(services),
              min_position: MinPosition = None, visitor_id: OptionalVisitorId = None):
     # The playbook flags change what this answer holds for the visitor's variant (api/routers/flags.py)
+    variants = svc.flags.variants(principal.store_id, visitor_id)
+
     def treated(flag_key: str) -> bool:
-        return svc.flags.variant(principal.store_id, visitor_id, flag_key) == "treatment"
+        return variants.get(flag_key) == "treatment"
 
     detail = svc.queries.carts.get_cart(principal.ctx, cart_id, min_position=min_position,
                                         early_estimate=treated(SHIPPING_ESTIMATE_ON_CART))

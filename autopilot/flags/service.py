@@ -124,10 +124,10 @@ class StorefrontFlags:
         self.record(evaluation)
         return evaluation.assignments, evaluation.changesets
 
-    def variant(self, store_id: UUID, visitor_id: str | None, flag_key: str) -> str:
-        """"treatment" | "control" | "off" of one flag (off without a visitor or without the flag)."""
+    def variants(self, store_id: UUID, visitor_id: str | None) -> dict[str, str]:
+        """flag key → "treatment" | "control" | "off" for this visitor (empty without one); a flag that
+        is absent is off."""
         if not visitor_id:
-            return "off"
+            return {}
         assignments, _ = self.evaluate(store_id, visitor_id)
-        assignment = assignments.get(flag_key)
-        return "off" if assignment is None else assignment.variant.value
+        return {key: assignment.variant.value for key, assignment in assignments.items()}
