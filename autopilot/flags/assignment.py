@@ -238,18 +238,10 @@ class FlagEvaluator:
     def first_exposures(self, store_id: str, visitor_id: str,
                         assignments: dict[str, Assignment]) -> list[Exposure]:
         """The exposures among `assignments` not seen before, now remembered: for a caller that records
-        them all at once (one write per request). Should the write fail, `forget` them."""
-        with self._lock:
-            return [Exposure(store_id, key, visitor_id, assignment) for key, assignment in assignments.items()
-                    if is_exposure(assignment) and self._mark_seen((store_id, key, visitor_id))]
+        them all at once (one write per request). Should the write fail, `forget` them.
 
-    def forget(self, exposures: list[Exposure]) -> None:
-        with self._lock:
-            for exposure in exposures:
-                self._seen.pop((exposure.store_id, exposure.flag_key, exposure.visitor_id), None)
-
-    def _report_first_exposures(self, store_id: str, visitor_id: str, assignments: dict[str, Assignment]) -> None:
-        seen, size, new_keys = self._seen, self.exposure_cache_size, []
+        The LRU bookkeeping is inlined (this runs for every evaluation on the storefront's hot path)."""
+        seen, size, new = self._seen, self.exposure_cache_size, []
         with self._lock:
             for key, assignment in assignments.items():
                 if assignment.reason is NOT_IN_ROLLOUT:  # is_exposure, inlined
@@ -261,23 +253,20 @@ class FlagEvaluator:
                 seen[exposure_key] = None
                 if len(seen) > size:
                     seen.popitem(last=False)
-                new_keys.append(exposure_key)
-        # The callback runs outside the lock: it may be slow (I/O) and must not block other threads.
-        for position, exposure_key in enumerate(new_keys):
-            try:
-                self.on_first_exposure(Exposure(*exposure_key, assignments[exposure_key[1]]))
-            except BaseException:
-                with self._lock:
-                    for unreported in new_keys[position:]:
-                        self._seen.pop(unreported, None)
-                raise
+                new.append(Exposure(store_id, key, visitor_id, assignment))
+        return new
 
-    def _mark_seen(self, exposure_key: tuple[str, str, str]) -> bool:
-        """True when the key is new (and now remembered); refreshes its recency otherwise."""
-        if exposure_key in self._seen:
-            self._seen.move_to_end(exposure_key)
-            return False
-        self._seen[exposure_key] = None
-        if len(self._seen) > self.exposure_cache_size:
-            self._seen.popitem(last=False)
-        return True
+    def forget(self, exposures: list[Exposure]) -> None:
+        with self._lock:
+            for exposure in exposures:
+                self._seen.pop((exposure.store_id, exposure.flag_key, exposure.visitor_id), None)
+
+    def _report_first_exposures(self, store_id: str, visitor_id: str, assignments: dict[str, Assignment]) -> None:
+        new = self.first_exposures(store_id, visitor_id, assignments)
+        # The callback runs outside the lock: it may be slow (I/O) and must not block other threads.
+        for position, exposure in enumerate(new):
+            try:
+                self.on_first_exposure(exposure)
+            except BaseException:
+                self.forget(new[position:])
+                raise
