@@ -40,3 +40,10 @@ def _holds_nul(value: Any) -> bool:
     if isinstance(value, (list, tuple)):
         return any(_holds_nul(v) for v in value)
     return False
+
+
+def aware(moment):
+    """A field validator: a moment must carry its time zone (commands record instants, not wall times)."""
+    if moment.tzinfo is None:
+        raise ValueError("must carry a time zone")
+    return moment

@@ -20,7 +20,7 @@ from uuid import UUID, uuid5
 from pydantic import Field, field_validator
 
 from commands import guardrail_facts
-from commands.base import Command
+from commands.base import Command, aware as _aware
 from commands.context import StoreContext
 from commands.unit_of_work import UnitOfWork
 from domain.changeset import ACTIVE, MEASURING, ChangeSet
@@ -35,12 +35,6 @@ Text = Field(min_length=1, max_length=2000)
 def changeset_id_for_recommendation(store_id: UUID, recommendation_id: UUID | str) -> UUID:
     """One draft per recommendation: drafting it twice is a conflict, not a second ChangeSet."""
     return uuid5(store_id, f"changeset:recommendation:{recommendation_id}")
-
-
-def _aware(moment: datetime) -> datetime:
-    if moment.tzinfo is None:
-        raise ValueError("must carry a time zone")
-    return moment
 
 
 def actor_of(ctx: StoreContext) -> Actor:

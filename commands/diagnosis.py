@@ -12,17 +12,11 @@ from uuid import UUID
 
 from pydantic import Field, field_validator
 
-from commands.base import Command
+from commands.base import Command, aware as _aware
 from commands.context import StoreContext
 from commands.unit_of_work import UnitOfWork
 from domain.diagnosis import StoreDiagnosis, diagnosis_id
 from domain.errors import NotFound
-
-
-def _aware(moment: datetime) -> datetime:
-    if moment.tzinfo is None:
-        raise ValueError("must carry a time zone")
-    return moment
 
 
 class RecordDiagnosisRun(Command):
